@@ -1,0 +1,66 @@
+#include "server/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "base/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/loyalty/engine/earn.h"
+#include "services/pos/validation.h"
+
+namespace loyalty::server {
+namespace {
+
+// Collects the parser's complaints instead of printing them.
+class CollectErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (first.empty()) first = loyalty::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
+  }
+  std::string first;
+};
+
+}  // namespace
+
+absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(loyalty::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  internal::ServerConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  CollectErrors errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text.str(), &config)) {
+    return absl::InvalidArgumentError(loyalty::StrCat("config file ", path, ": ", errors.first));
+  }
+  return config;
+}
+
+void ApplyDefaults(internal::ServerConfig& c) {
+  if (c.grpc_listen().empty()) c.set_grpc_listen("127.0.0.1:50051");
+  if (c.data_dir().empty()) c.set_data_dir("./data");
+  if (c.worker_threads() == 0) c.set_worker_threads(32);
+  if (c.member_strands() == 0) c.set_member_strands(1024);
+  if (c.block_cache_mb() == 0) c.set_block_cache_mb(256);
+  if (c.program_currency().empty()) c.set_program_currency("EUR");
+  if (c.points_per_major_unit() == 0) c.set_points_per_major_unit(1);
+  if (c.shutdown_grace_ms() == 0) c.set_shutdown_grace_ms(5000);
+}
+
+absl::Status ValidateConfig(const internal::ServerConfig& c) {
+  if (c.worker_threads() > 1024) return absl::InvalidArgumentError("worker_threads: must be at most 1024");
+  if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
+  LOYALTY_RETURN_IF_ERROR(pos::ValidateCurrency("program_currency", c.program_currency()));
+  if (c.points_per_major_unit() < 0 || c.points_per_major_unit() > engine::kMaxPointsPerMajorUnit) {
+    return absl::InvalidArgumentError(
+        loyalty::StrCat("points_per_major_unit: must be between 0 and ", engine::kMaxPointsPerMajorUnit));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace loyalty::server

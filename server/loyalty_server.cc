@@ -1,0 +1,75 @@
+#include "server/loyalty_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "base/log.h"
+#include "base/str_cat.h"
+
+namespace loyalty::server {
+
+absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
+    const internal::ServerConfig& config, const Clock& clock) {
+  std::unique_ptr<LoyaltyServer> s(new LoyaltyServer());
+
+  auto authenticator = auth::Authenticator::Create(config.credentials());
+  if (!authenticator.ok()) return authenticator.status();
+  s->authenticator_ = std::make_unique<auth::Authenticator>(std::move(*authenticator));
+
+  storage::StoreOptions store_options;
+  store_options.path = config.data_dir();
+  store_options.block_cache_bytes = config.block_cache_mb() << 20;
+  auto store = storage::Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  s->store_ = std::move(*store);
+
+  engine::ProgramRules rules;
+  rules.currency = config.program_currency();
+  rules.earn.points_per_major_unit = config.points_per_major_unit();
+
+  s->lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
+  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, rules, clock);
+  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, clock);
+  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_);
+  s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->lanes_, clock, rules);
+  s->pos_service_ = std::make_unique<pos::PosGrpcService>(*s->pos_ops_, *s->authenticator_);
+  s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->authenticator_);
+  s->admin_service_ = std::make_unique<AdminGrpcService>(*s->admin_ops_, *s->authenticator_);
+
+  // Both must be enabled before the builder is created.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc_listen(), grpc::InsecureServerCredentials(), &s->grpc_port_);
+  builder.RegisterService(s->pos_service_.get());
+  builder.RegisterService(s->member_service_.get());
+  builder.RegisterService(s->admin_service_.get());
+  s->grpc_server_ = builder.BuildAndStart();
+  if (s->grpc_server_ == nullptr || s->grpc_port_ == 0) {
+    return absl::UnavailableError(loyalty::StrCat("cannot listen on ", config.grpc_listen()));
+  }
+  LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
+                          s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(),
+                          " credentials, ", config.worker_threads(), " workers on ",
+                          config.member_strands(), " member lanes"));
+  return s;
+}
+
+LoyaltyServer::~LoyaltyServer() {
+  absl::Status s = Shutdown(std::chrono::milliseconds(0));
+  if (!s.ok()) LogError(loyalty::StrCat("shutdown: ", s.message()));
+}
+
+absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return absl::OkStatus();
+  shut_down_ = true;
+  if (grpc_server_) {
+    // Stops accepting calls; in-flight calls get until the deadline.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
+  }
+  if (lanes_) lanes_->Stop();  // Work already handed to the lanes finishes.
+  if (!store_) return absl::OkStatus();
+  return store_->Close();
+}
+
+}  // namespace loyalty::server

@@ -1,0 +1,56 @@
+// services/loyalty/loyalty_grpc_services.h: MemberService and AdminService
+// over gRPC (callback API). Authenticate, call the operations, map errors.
+#pragma once
+
+#include "loyalty/v1/admin.grpc.pb.h"
+#include "loyalty/v1/member.grpc.pb.h"
+#include "services/auth/auth.h"
+#include "services/loyalty/admin_operations.h"
+#include "services/loyalty/member_operations.h"
+
+namespace loyalty {
+
+class MemberGrpcService final : public v1::MemberService::CallbackService {
+ public:
+  MemberGrpcService(const MemberOperations& ops, const auth::Authenticator& authenticator)
+      : ops_(ops), authenticator_(authenticator) {}
+
+  grpc::ServerUnaryReactor* GetMember(grpc::CallbackServerContext* context,
+                                      const v1::GetMemberRequest* request,
+                                      v1::MemberView* response) override;
+  grpc::ServerUnaryReactor* ListHistory(grpc::CallbackServerContext* context,
+                                        const v1::ListHistoryRequest* request,
+                                        v1::ListHistoryResponse* response) override;
+
+ private:
+  const MemberOperations& ops_;
+  const auth::Authenticator& authenticator_;
+};
+
+class AdminGrpcService final : public v1::AdminService::CallbackService {
+ public:
+  AdminGrpcService(AdminOperations& ops, const auth::Authenticator& authenticator)
+      : ops_(ops), authenticator_(authenticator) {}
+
+  grpc::ServerUnaryReactor* EnrollMember(grpc::CallbackServerContext* context,
+                                         const v1::EnrollMemberRequest* request,
+                                         v1::EnrollMemberResponse* response) override;
+  grpc::ServerUnaryReactor* AdjustPoints(grpc::CallbackServerContext* context,
+                                         const v1::AdjustPointsRequest* request,
+                                         v1::AdjustPointsResponse* response) override;
+  grpc::ServerUnaryReactor* GetProgram(grpc::CallbackServerContext* context,
+                                       const v1::GetProgramRequest* request,
+                                       v1::Program* response) override;
+  grpc::ServerUnaryReactor* GetFigures(grpc::CallbackServerContext* context,
+                                       const v1::GetFiguresRequest* request,
+                                       v1::ProgramFigures* response) override;
+  grpc::ServerUnaryReactor* VerifyLedger(grpc::CallbackServerContext* context,
+                                         const v1::VerifyLedgerRequest* request,
+                                         v1::VerifyLedgerResponse* response) override;
+
+ private:
+  AdminOperations& ops_;
+  const auth::Authenticator& authenticator_;
+};
+
+}  // namespace loyalty

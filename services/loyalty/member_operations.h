@@ -1,0 +1,30 @@
+// services/loyalty/member_operations.h: what the mobile app may ask on behalf
+// of one member, independent of the transport. A member credential sees only
+// its own member; an admin sees all.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "loyalty/v1/member.pb.h"
+#include "services/auth/auth.h"
+#include "storage/store.h"
+
+namespace loyalty {
+
+inline constexpr uint32_t kDefaultHistoryPageSize = 50;
+inline constexpr uint32_t kMaxHistoryPageSize = 500;
+
+class MemberOperations {
+ public:
+  explicit MemberOperations(const storage::Store& store) : store_(store) {}
+
+  absl::StatusOr<v1::MemberView> GetMember(const auth::Principal& who,
+                                           const v1::GetMemberRequest& request) const;
+  // Newest first. The page token is the entry id to continue below.
+  absl::StatusOr<v1::ListHistoryResponse> ListHistory(const auth::Principal& who,
+                                                      const v1::ListHistoryRequest& request) const;
+
+ private:
+  const storage::Store& store_;
+};
+
+}  // namespace loyalty

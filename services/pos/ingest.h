@@ -1,0 +1,74 @@
+// services/pos/ingest.h: applies one terminal event to storage, exactly once.
+//
+// For each event, in one atomic WriteSet: the event log record, the
+// idempotency record, the sale's state, the member's ledger entries and the
+// member's record. The idempotency decision:
+//   no record for (store, terminal, transaction)  -> apply, record the answer
+//   record with the same content fingerprint     -> return the first answer
+//   record with another fingerprint              -> ALREADY_EXISTS
+// A replayed answer is made durable before it is returned (it may come from a
+// buffered backlog write).
+//
+// Threading: an event's Apply* must run on the lane of its ordering key (see
+// OrderingKey*), so one member's events never interleave. Inputs are
+// validated (services/pos/validation.h) before they get here. Nothing here
+// knows about gRPC.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "loyalty/internal/records.pb.h"
+#include "loyalty/v1/pos.pb.h"
+#include "services/common/clock.h"
+#include "services/common/key_locks.h"
+#include "services/loyalty/engine/earn.h"
+#include "storage/store.h"
+
+namespace loyalty::pos {
+
+struct Applied {
+  v1::EventOutcome outcome;
+  bool replayed = false;  // true: an earlier identical request was answered so
+};
+
+class Ingest {
+ public:
+  Ingest(storage::Store& store, engine::ProgramRules rules, const Clock& clock);
+
+  // `member_id` is the resolved member, empty for an anonymous sale.
+  absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
+                                    storage::Durability durability);
+  absl::StatusOr<Applied> ApplyReturn(const v1::Return& ret, storage::Durability durability);
+  absl::StatusOr<Applied> ApplyVoid(const v1::Void& v, storage::Durability durability);
+
+  // The lane key of a sale: its member, or for an anonymous sale its own key.
+  static std::string OrderingKeyOfSale(const v1::TransactionRef& ref, const std::string& member_id);
+  // The lane key of an event that references the recorded sale `original`.
+  // FAILED_PRECONDITION naming `field` if that sale is not recorded.
+  absl::StatusOr<std::string> OrderingKeyOfRecordedSale(const v1::TransactionRef& original,
+                                                        std::string_view field) const;
+
+  const engine::ProgramRules& rules() const { return rules_; }
+
+ private:
+  // The first answer if `txn_key` was recorded with the same fingerprint,
+  // ALREADY_EXISTS if with another, nullopt if not recorded.
+  absl::StatusOr<std::optional<Applied>> FindReplay(const std::string& txn_key,
+                                                    const std::string& fingerprint,
+                                                    const v1::TransactionRef& ref,
+                                                    storage::Durability durability);
+  absl::StatusOr<internal::SaleState> ReadSaleState(const v1::TransactionRef& original,
+                                                    std::string_view field) const;
+  // Writes the event, idempotency and member records and commits.
+  absl::StatusOr<Applied> Commit(internal::EventRecord event, const std::string& txn_key,
+                                 const std::string& fingerprint, v1::EventOutcome outcome,
+                                 storage::WriteSet& writes, storage::Durability durability);
+
+  storage::Store& store_;
+  const engine::ProgramRules rules_;
+  const Clock& clock_;
+  KeyLocks txn_locks_;
+};
+
+}  // namespace loyalty::pos

@@ -1,0 +1,221 @@
+#include "services/pos/pos_operations.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <memory>
+#include <mutex>
+
+#include "base/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/loyalty/member_store.h"
+#include "services/pos/validation.h"
+
+namespace loyalty::pos {
+
+using storage::Durability;
+
+namespace {
+
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1'000'000 + t.nanos() / 1000;
+}
+
+// Phase of a backlog event: sales first, so returns and voids find them.
+int PhaseOf(const v1::BacklogEvent& e) {
+  switch (e.event_case()) {
+    case v1::BacklogEvent::kSale: return 0;
+    case v1::BacklogEvent::kReturn: return 1;
+    case v1::BacklogEvent::kVoid: return 2;
+    case v1::BacklogEvent::EVENT_NOT_SET: break;
+  }
+  return -1;
+}
+
+}  // namespace
+
+PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store,
+                             const Clock& clock)
+    : ingest_(ingest), lanes_(lanes), store_(store), clock_(clock) {}
+
+absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Principal& who,
+                                                               const v1::Sale& sale) {
+  LOYALTY_RETURN_IF_ERROR(ValidateSale(sale, clock_.NowUnixSeconds()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, sale.ref().store_id()));
+  std::string member_id;
+  if (sale.has_member()) {
+    LOYALTY_ASSIGN_OR_RETURN(member_id, ResolveMember(store_, sale.member(), "sale.member"));
+  }
+  Routed r;
+  r.ordering_key = Ingest::OrderingKeyOfSale(sale.ref(), member_id);
+  r.occurred_at_micros = Micros(sale.occurred_at());
+  r.apply = [this, sale, member_id](Durability d) { return ingest_.ApplySale(sale, member_id, d); };
+  return r;
+}
+
+absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Principal& who,
+                                                                 const v1::Return& ret) {
+  LOYALTY_RETURN_IF_ERROR(ValidateReturn(ret, clock_.NowUnixSeconds()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, ret.ref().store_id()));
+  Routed r;
+  LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
+                           ingest_.OrderingKeyOfRecordedSale(ret.original(), "return.original"));
+  r.occurred_at_micros = Micros(ret.occurred_at());
+  r.apply = [this, ret](Durability d) { return ingest_.ApplyReturn(ret, d); };
+  return r;
+}
+
+absl::StatusOr<PosOperations::Routed> PosOperations::RouteVoid(const auth::Principal& who,
+                                                               const v1::Void& v) {
+  LOYALTY_RETURN_IF_ERROR(ValidateVoid(v, clock_.NowUnixSeconds()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, v.ref().store_id()));
+  Routed r;
+  LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
+                           ingest_.OrderingKeyOfRecordedSale(v.original(), "void.original"));
+  r.occurred_at_micros = Micros(v.occurred_at());
+  r.apply = [this, v](Durability d) { return ingest_.ApplyVoid(v, d); };
+  return r;
+}
+
+absl::StatusOr<PosOperations::Routed> PosOperations::RouteBacklogEvent(
+    const auth::Principal& who, const v1::BacklogEvent& e) {
+  switch (e.event_case()) {
+    case v1::BacklogEvent::kSale: return RouteSale(who, e.sale());
+    case v1::BacklogEvent::kReturn: return RouteReturn(who, e.return_());
+    case v1::BacklogEvent::kVoid: return RouteVoid(who, e.void_());
+    case v1::BacklogEvent::EVENT_NOT_SET: break;
+  }
+  return FieldError("event", "one of sale, return or void is required");
+}
+
+void PosOperations::Dispatch(absl::StatusOr<Routed> routed, Done done) {
+  if (!routed.ok()) {
+    done(routed.status());
+    return;
+  }
+  lanes_.Post(routed->ordering_key, [apply = std::move(routed->apply), done = std::move(done)] {
+    done(apply(Durability::kSynced));
+  });
+}
+
+void PosOperations::RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done) {
+  Dispatch(RouteSale(who, sale), std::move(done));
+}
+
+void PosOperations::RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done) {
+  Dispatch(RouteReturn(who, ret), std::move(done));
+}
+
+void PosOperations::VoidSale(const auth::Principal& who, const v1::Void& v, Done done) {
+  Dispatch(RouteVoid(who, v), std::move(done));
+}
+
+namespace {
+
+// Shared state of one backlog upload while its phases run.
+struct BacklogRun {
+  std::vector<v1::BacklogEvent> events;
+  std::vector<absl::StatusOr<Applied>> results;
+  std::vector<std::vector<size_t>> phases{3};  // event indices per phase, in time order
+  std::function<void(v1::BacklogResult)> done;
+  std::atomic<size_t> outstanding{0};
+};
+
+v1::BacklogResult Summarise(const BacklogRun& run, const absl::Status& sync) {
+  v1::BacklogResult out;
+  for (size_t i = 0; i < run.results.size(); ++i) {
+    auto* r = out.add_results();
+    r->set_index(static_cast<uint32_t>(i));
+    // If the final sync failed, nothing applied may be acknowledged.
+    const absl::Status& s = !run.results[i].ok() ? run.results[i].status() : sync;
+    if (s.ok()) {
+      *r->mutable_outcome() = run.results[i]->outcome;
+      r->set_replayed(run.results[i]->replayed);
+      out.set_accepted(out.accepted() + 1);
+    } else {
+      r->set_code(static_cast<int32_t>(s.code()));
+      r->set_message(std::string(s.message()));
+      out.set_rejected(out.rejected() + 1);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
+                                  std::function<void(v1::BacklogResult)> done) {
+  assert(events.size() <= static_cast<size_t>(kMaxBacklogEvents));
+  auto run = std::make_shared<BacklogRun>();
+  run->events = std::move(events);
+  run->done = std::move(done);
+  run->results.assign(run->events.size(), absl::UnknownError("not applied"));
+
+  // Sort each phase by event time; ties keep stream order.
+  std::vector<int64_t> times(run->events.size(), 0);
+  for (size_t i = 0; i < run->events.size(); ++i) {
+    const int phase = PhaseOf(run->events[i]);
+    if (phase < 0) {
+      run->results[i] = FieldError("event", "one of sale, return or void is required");
+      continue;
+    }
+    const auto& e = run->events[i];
+    times[i] = Micros(phase == 0 ? e.sale().occurred_at()
+                                 : phase == 1 ? e.return_().occurred_at() : e.void_().occurred_at());
+    run->phases[phase].push_back(i);
+  }
+  for (auto& phase : run->phases) {
+    std::stable_sort(phase.begin(), phase.end(),
+                     [&](size_t a, size_t b) { return times[a] < times[b]; });
+  }
+
+  // Runs phase `p`; when its last event is applied, the next phase starts.
+  // Routing happens at the start of a phase, so a return finds a sale
+  // applied in the phase before.
+  auto run_phase = std::make_shared<std::function<void(size_t)>>();
+  *run_phase = [this, who, run, run_phase](size_t p) {
+    if (p == run->phases.size()) {
+      // Everything applied with buffered commits: one fsync makes it durable.
+      absl::Status sync = store_.SyncWal();
+      run->done(Summarise(*run, sync));
+      *run_phase = nullptr;  // break the self-reference cycle
+      return;
+    }
+    std::vector<std::pair<size_t, Routed>> routed;
+    for (size_t i : run->phases[p]) {
+      auto r = RouteBacklogEvent(who, run->events[i]);
+      if (r.ok()) {
+        routed.emplace_back(i, std::move(*r));
+      } else {
+        run->results[i] = r.status();
+      }
+    }
+    if (routed.empty()) {
+      (*run_phase)(p + 1);
+      return;
+    }
+    run->outstanding.store(routed.size());
+    for (auto& [i, r] : routed) {
+      lanes_.Post(r.ordering_key, [run, run_phase, p, i = i, apply = std::move(r.apply)] {
+        run->results[i] = apply(Durability::kBuffered);
+        if (run->outstanding.fetch_sub(1) == 1) (*run_phase)(p + 1);
+      });
+    }
+  };
+  (*run_phase)(0);
+}
+
+absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(
+    const auth::Principal& who, const v1::LookupMemberRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireTerminal(who));
+  LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
+  LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  v1::MemberSummary out;
+  out.set_member_id(member.member_id());
+  out.set_display_name(member.display_name());
+  *out.mutable_balance() = BalanceOf(member);
+  return out;
+}
+
+}  // namespace loyalty::pos

@@ -1,0 +1,62 @@
+// services/pos/pos_operations.h: the terminal operations, independent of the
+// transport. The gRPC service (and later the HTTP/JSON gateway) authenticate
+// the caller, then call these.
+//
+// Each event goes: authorise -> validate -> resolve member -> onto the
+// member's lane -> Ingest::Apply* (synced commit) -> done callback. The done
+// callback runs on a pool thread; it must not block for long.
+//
+// Backlog upload: every event is authorised and validated on its own (a bad
+// one is answered with its error, the rest go on). Valid events are applied in
+// three phases (sales, then returns, then voids), each ordered by event time,
+// with buffered commits; one WAL sync then makes them all durable before the
+// answers are given.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "loyalty/v1/pos.pb.h"
+#include "services/auth/auth.h"
+#include "services/common/clock.h"
+#include "services/common/lanes.h"
+#include "services/pos/ingest.h"
+
+namespace loyalty::pos {
+
+class PosOperations {
+ public:
+  using Done = std::function<void(absl::StatusOr<Applied>)>;
+
+  PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Clock& clock);
+
+  void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
+  void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
+  void VoidSale(const auth::Principal& who, const v1::Void& v, Done done);
+  // `events` has at most kMaxBacklogEvents (the transport enforces it).
+  void UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
+                     std::function<void(v1::BacklogResult)> done);
+  absl::StatusOr<v1::MemberSummary> LookupMember(const auth::Principal& who,
+                                                 const v1::LookupMemberRequest& request);
+
+ private:
+  // An event checked and routed, ready for its lane.
+  struct Routed {
+    std::string ordering_key;
+    std::function<absl::StatusOr<Applied>(storage::Durability)> apply;
+    int64_t occurred_at_micros = 0;
+  };
+  absl::StatusOr<Routed> RouteSale(const auth::Principal& who, const v1::Sale& sale);
+  absl::StatusOr<Routed> RouteReturn(const auth::Principal& who, const v1::Return& ret);
+  absl::StatusOr<Routed> RouteVoid(const auth::Principal& who, const v1::Void& v);
+  absl::StatusOr<Routed> RouteBacklogEvent(const auth::Principal& who, const v1::BacklogEvent& e);
+  void Dispatch(absl::StatusOr<Routed> routed, Done done);
+
+  Ingest& ingest_;
+  Lanes& lanes_;
+  storage::Store& store_;
+  const Clock& clock_;
+};
+
+}  // namespace loyalty::pos

@@ -1,0 +1,85 @@
+// storage/keys.h: the one place that encodes and decodes RocksDB keys.
+//
+// Every key in every column family is built here. Keys sort so that the scans
+// we need are prefix scans: a member's ledger is contiguous and ordered by
+// entry id; the event log is ordered by sequence number.
+//
+// Grammar (all integers big-endian so that byte order is numeric order):
+//
+//   str8(s)         := len: uint8 (1..255)  bytes[len]
+//   fixed64(n)      := 8 bytes, big-endian
+//
+//   CF "events"      event_key      := fixed64(seq)
+//   CF "txn"         txn_key        := str8(store_id) str8(terminal_id) str8(transaction_id)
+//   CF "sales"       txn_key        (the sale's own key)
+//   CF "members"     member_key     := str8(member_id)
+//   CF "ledger"      ledger_key     := str8(member_id) fixed64(entry_id)
+//   CF "identifiers" identifier_key := kind: uint8 ('c' card | 'p' phone) str8(value)
+//   CF "meta"        meta_key       := ascii name, e.g. "program"
+//
+// Values are protobuf messages from proto/loyalty/internal/records.proto.
+//
+// Thread-safety: all functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace loyalty::storage {
+
+// Column families, in the order they are opened. kDefault is RocksDB's own.
+enum class Cf : int {
+  kDefault = 0,
+  kEvents,
+  kTxn,
+  kSales,
+  kMembers,
+  kLedger,
+  kIdentifiers,
+  kMeta,
+  kCount,
+};
+const char* CfName(Cf cf);
+
+// The longest string str8 can hold. Validation limits identifiers to 64.
+inline constexpr size_t kMaxKeyPartBytes = 255;
+
+struct TxnKeyParts {
+  std::string store_id;
+  std::string terminal_id;
+  std::string transaction_id;
+};
+
+struct LedgerKeyParts {
+  std::string member_id;
+  uint64_t entry_id = 0;
+};
+
+enum class IdentifierKind : char { kCard = 'c', kPhone = 'p' };
+
+std::string EventKey(uint64_t seq);
+absl::StatusOr<uint64_t> DecodeEventKey(std::string_view key);
+
+std::string TxnKey(std::string_view store_id, std::string_view terminal_id,
+                   std::string_view transaction_id);
+absl::StatusOr<TxnKeyParts> DecodeTxnKey(std::string_view key);
+
+std::string MemberKey(std::string_view member_id);
+absl::StatusOr<std::string> DecodeMemberKey(std::string_view key);
+
+std::string LedgerKey(std::string_view member_id, uint64_t entry_id);
+// The prefix shared by all ledger keys of one member.
+std::string LedgerPrefix(std::string_view member_id);
+absl::StatusOr<LedgerKeyParts> DecodeLedgerKey(std::string_view key);
+
+std::string IdentifierKey(IdentifierKind kind, std::string_view value);
+
+// Ledger entry ids are derived from the event that wrote them, so they are
+// unique and increasing without a second counter: seq * 16 + index.
+inline constexpr uint64_t kMaxLedgerEntriesPerEvent = 16;
+uint64_t LedgerEntryId(uint64_t event_seq, uint32_t index_in_event);
+
+}  // namespace loyalty::storage

@@ -1,0 +1,174 @@
+#include "storage/store.h"
+
+#include <cassert>
+#include <filesystem>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+
+#include "absl/strings/escaping.h"
+#include "base/str_cat.h"
+
+namespace loyalty::storage {
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = loyalty::StrCat(context, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError()) return absl::UnavailableError(msg);
+  if (s.IsBusy() || s.IsTryAgain()) return absl::AbortedError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+void WriteSet::Put(Cf cf, std::string_view key, const google::protobuf::Message& value) {
+  std::string bytes;
+  // Deterministic so that equal records are equal bytes (fingerprints, tests).
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    value.SerializeToCodedStream(&coded);
+  }
+  ops_.push_back(Op{cf, std::string(key), std::move(bytes)});
+}
+
+void WriteSet::PutRaw(Cf cf, std::string_view key, std::string_view value) {
+  ops_.push_back(Op{cf, std::string(key), std::string(value)});
+}
+
+void WriteSet::Delete(Cf cf, std::string_view key) {
+  ops_.push_back(Op{cf, std::string(key), std::nullopt});
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("storage path is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        loyalty::StrCat("cannot create data folder ", options.path, ": ", ec.message()));
+  }
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Index and filter blocks count against the cache, so memory stays bounded.
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = options.write_buffer_bytes;
+  cf_options.max_write_buffer_number = 3;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.compression = rocksdb::kLZ4Compression;
+  cf_options.bottommost_compression = rocksdb::kZSTD;
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  // After a crash, recover to the last consistent point of the WAL: a torn
+  // tail of unacknowledged writes is dropped, acknowledged ones were synced.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    const char* name = i == 0 ? rocksdb::kDefaultColumnFamilyName.c_str()
+                              : CfName(static_cast<Cf>(i));
+    descriptors.emplace_back(name, cf_options);
+  }
+
+  std::unique_ptr<Store> store(new Store());
+  store->path_ = options.path;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
+  if (!s.ok()) return FromRocks(s, loyalty::StrCat("open RocksDB at ", options.path));
+  assert(store->handles_.size() == static_cast<size_t>(Cf::kCount));
+
+  // Recover the event sequence from the last event in the log.
+  auto it = store->NewIterator(Cf::kEvents);
+  it->SeekToLast();
+  if (it->Valid()) {
+    auto last = DecodeEventKey(std::string_view(it->key().data(), it->key().size()));
+    if (!last.ok()) return last.status();
+    store->next_event_seq_.store(*last + 1);
+  } else if (!it->status().ok()) {
+    return FromRocks(it->status(), "read last event");
+  }
+  return store;
+}
+
+Store::~Store() {
+  absl::Status s = Close();
+  (void)s;  // Nothing more to do on a failed close in a destructor.
+}
+
+absl::Status Store::Close() {
+  if (db_ == nullptr) return absl::OkStatus();
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  rocksdb::Status flushed = db_->Flush(flush, handles_);
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  handles_.clear();
+  rocksdb::Status closed = db_->Close();
+  delete db_;
+  db_ = nullptr;
+  if (!flushed.ok()) return FromRocks(flushed, "flush on close");
+  return FromRocks(closed, "close RocksDB");
+}
+
+absl::Status Store::Commit(const WriteSet& writes, Durability durability) {
+  assert(db_ != nullptr);
+  if (writes.Empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  for (const auto& op : writes.ops_) {
+    rocksdb::Status s = op.value ? batch.Put(Handle(op.cf), op.key, *op.value)
+                                 : batch.Delete(Handle(op.cf), op.key);
+    if (!s.ok()) return FromRocks(s, "build write batch");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = durability == Durability::kSynced;
+  return FromRocks(db_->Write(wo, &batch), "commit");
+}
+
+absl::Status Store::SyncWal() {
+  assert(db_ != nullptr);
+  return FromRocks(db_->SyncWAL(), "sync WAL");
+}
+
+absl::StatusOr<std::string> Store::Get(Cf cf, std::string_view key) const {
+  assert(db_ != nullptr);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(cf), key, &value);
+  if (s.IsNotFound()) return absl::NotFoundError(CfName(cf));
+  if (!s.ok()) return FromRocks(s, loyalty::StrCat("read ", CfName(cf)));
+  return value;
+}
+
+absl::Status Store::CorruptValue(Cf cf, std::string_view key) const {
+  return absl::DataLossError(loyalty::StrCat("unparseable value in ", CfName(cf), " at key ",
+                                          absl::CHexEscape(absl::string_view(key.data(), key.size()))));
+}
+
+std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf) const {
+  assert(db_ != nullptr);
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), Handle(cf)));
+}
+
+absl::Status Store::Checkpoint(const std::string& dir) {
+  assert(db_ != nullptr);
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_, &raw);
+  if (!s.ok()) return FromRocks(s, "create checkpoint object");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir), loyalty::StrCat("checkpoint to ", dir));
+}
+
+}  // namespace loyalty::storage

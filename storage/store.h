@@ -1,0 +1,127 @@
+// storage/store.h: the one owner of RocksDB.
+//
+// Usage:
+//   auto store = Store::Open({.path = "data"});
+//   WriteSet writes;
+//   writes.Put(Cf::kMembers, MemberKey(id), member_record);
+//   writes.Put(Cf::kLedger, LedgerKey(id, entry_id), entry);
+//   store->Commit(writes, Durability::kSynced);   // all or nothing, durable
+//
+// Everything one event changes (the event, its ledger entries, the member's
+// state, the idempotency record) goes into one WriteSet, so it commits
+// atomically. Durability::kSynced returns only after the WAL is fsynced;
+// concurrent synced commits share one fsync (RocksDB group commit).
+// Durability::kBuffered returns before the fsync: callers must SyncWal() before
+// acknowledging anything that depends on it (the backlog path does this once
+// per upload). A later synced commit also makes all earlier commits durable,
+// because the WAL is one sequential log.
+//
+// Thread-safety: all methods are safe to call concurrently, except Close(),
+// which must be called once after every other call has returned.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/keys.h"
+
+namespace loyalty::storage {
+
+enum class Durability { kSynced, kBuffered };
+
+struct StoreOptions {
+  std::string path;
+  size_t block_cache_bytes = 256ull << 20;
+  size_t write_buffer_bytes = 32ull << 20;  // per column family memtable
+  bool create_if_missing = true;
+};
+
+// A set of writes that commit together or not at all. Not thread-safe.
+class WriteSet {
+ public:
+  void Put(Cf cf, std::string_view key, const google::protobuf::Message& value);
+  void PutRaw(Cf cf, std::string_view key, std::string_view value);
+  void Delete(Cf cf, std::string_view key);
+  size_t Count() const { return ops_.size(); }
+  bool Empty() const { return ops_.empty(); }
+
+ private:
+  friend class Store;
+  struct Op {
+    Cf cf;
+    std::string key;
+    std::optional<std::string> value;  // nullopt: delete
+  };
+  std::vector<Op> ops_;
+};
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Commits all writes atomically.
+  absl::Status Commit(const WriteSet& writes, Durability durability);
+  // Makes every commit so far durable.
+  absl::Status SyncWal();
+
+  // The raw value, or NotFound.
+  absl::StatusOr<std::string> Get(Cf cf, std::string_view key) const;
+  // The parsed value, nullopt if absent, DataLoss if it does not parse.
+  template <class Message>
+  absl::StatusOr<std::optional<Message>> GetProto(Cf cf, std::string_view key) const {
+    auto raw = Get(cf, key);
+    if (absl::IsNotFound(raw.status())) return std::optional<Message>();
+    if (!raw.ok()) return raw.status();
+    Message m;
+    if (!m.ParseFromString(*raw)) return CorruptValue(cf, key);
+    return std::optional<Message>(std::move(m));
+  }
+
+  // An iterator over one column family (caller seeks). Reads a consistent
+  // snapshot taken when it is created.
+  std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf) const;
+
+  // A new, unique, increasing event sequence number (1, 2, ...). Numbers of
+  // events that never committed are simply skipped.
+  uint64_t NextEventSeq() { return next_event_seq_.fetch_add(1); }
+  uint64_t LastAllocatedEventSeq() const { return next_event_seq_.load() - 1; }
+
+  // A consistent, openable copy of the database in `dir` (must not exist).
+  // Hard links where possible, so it is fast and small.
+  absl::Status Checkpoint(const std::string& dir);
+
+  // Flushes memtables and closes RocksDB. Idempotent.
+  absl::Status Close();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  Store() = default;
+  absl::Status CorruptValue(Cf cf, std::string_view key) const;
+  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const {
+    return handles_[static_cast<int>(cf)];
+  }
+
+  std::string path_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::atomic<uint64_t> next_event_seq_{1};
+};
+
+// Maps a RocksDB status to an absl::Status, adding what was being done.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+}  // namespace loyalty::storage
