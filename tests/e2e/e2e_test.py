@@ -1,0 +1,686 @@
+#!/usr/bin/python3
+"""End-to-end tests of loyaltyd over gRPC, against the real process.
+
+    /usr/bin/python3 tests/e2e/e2e_test.py \
+        --binary build/server/loyaltyd --stubs build/python_stubs [-v] [--keep]
+
+Each test class starts its own loyaltyd on a free loopback port with a fresh
+data directory. The contract under test is proto/loyalty/v1/*.proto. The
+last line printed is "N passed, N failed"; the exit code is 0 only if all
+passed. Extra arguments go to unittest (e.g. a test name pattern with -k).
+"""
+
+import argparse
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loyaltyd_process as lp  # noqa: E402
+
+import grpc  # noqa: E402
+
+# Filled in by load_stubs() once --stubs is known.
+pos_pb2 = pos_grpc = member_pb2 = member_grpc = admin_pb2 = admin_grpc = common_pb2 = None
+timestamp_pb2 = None
+
+ARGS = None             # parsed command line
+TEMP_DIRS = []          # removed at the end if everything passed (unless --keep)
+RPC_TIMEOUT = 10.0      # seconds; no call in these tests should take long
+SERIAL = itertools.count(1)  # unique transaction ids, member ids and cards
+
+ADMIN_TOKEN = "e2e-admin-token"
+STORE1_TOKEN = "e2e-terminal-store-1"
+STORE2_TOKEN = "e2e-terminal-store-2"
+ALICE_TOKEN = "e2e-member-alice"
+ALICE = "m-alice"
+ALICE_CARD = "4000000000000001"
+BOB = "m-bob"
+BOB_CARD = "4000000000000002"
+
+CREDENTIALS = [
+    lp.Credential("admin", lp.ROLE_ADMIN, ADMIN_TOKEN),
+    lp.Credential("store-1/till", lp.ROLE_TERMINAL, STORE1_TOKEN, store_id="store-1"),
+    lp.Credential("store-2/till", lp.ROLE_TERMINAL, STORE2_TOKEN, store_id="store-2"),
+    lp.Credential("alice-app", lp.ROLE_MEMBER, ALICE_TOKEN, member_id=ALICE),
+]
+
+
+def load_stubs(stubs_dir):
+    global pos_pb2, pos_grpc, member_pb2, member_grpc, admin_pb2, admin_grpc, common_pb2
+    global timestamp_pb2
+    lp.use_stubs(stubs_dir)
+    from google.protobuf import timestamp_pb2 as ts
+    from loyalty.v1 import admin_pb2 as a, admin_pb2_grpc as ag
+    from loyalty.v1 import common_pb2 as c
+    from loyalty.v1 import member_pb2 as m, member_pb2_grpc as mg
+    from loyalty.v1 import pos_pb2 as p, pos_pb2_grpc as pg
+    pos_pb2, pos_grpc, member_pb2, member_grpc = p, pg, m, mg
+    admin_pb2, admin_grpc, common_pb2, timestamp_pb2 = a, ag, c, ts
+
+
+# ---- building requests --------------------------------------------------
+
+def ts_ago(seconds=0):
+    """A Timestamp `seconds` before now."""
+    t = timestamp_pb2.Timestamp()
+    t.FromNanoseconds(time.time_ns() - int(seconds * 1e9))
+    return t
+
+
+def ref(txn, store="store-1", terminal="t-1"):
+    return common_pb2.TransactionRef(store_id=store, terminal_id=terminal, transaction_id=txn)
+
+
+def line(qty, price, discount=0, sku="sku-1", category="grocery"):
+    return common_pb2.LineItem(sku=sku, category=category, quantity=qty,
+                               unit_price_minor=price, discount_minor=discount)
+
+
+def net(l):
+    return l.quantity * l.unit_price_minor - l.discount_minor
+
+
+def points_for(lines):
+    """The base rule: 1 point per 1.00 EUR of each line's net amount, per
+    line, rounded down."""
+    return sum(net(l) // 100 for l in lines)
+
+
+def by_card(card):
+    return common_pb2.MemberIdentifier(card_number=card)
+
+
+def sale(txn, lines, member=None, store="store-1", terminal="t-1", tenders=(), ago=0):
+    """A valid sale (total computed from the lines) unless the caller
+    changes it afterwards."""
+    s = pos_pb2.Sale(ref=ref(txn, store, terminal), occurred_at=ts_ago(ago), currency="EUR",
+                     lines=lines, total_minor=sum(net(l) for l in lines), tenders=list(tenders))
+    if member is not None:
+        s.member.CopyFrom(member)
+    return s
+
+
+def return_of(txn, original, lines, store="store-1", terminal="t-1", ago=0):
+    """A Return of `original` (a TransactionRef); lines are (index, qty)."""
+    return pos_pb2.Return(ref=ref(txn, store, terminal), occurred_at=ts_ago(ago),
+                          original=original,
+                          lines=[pos_pb2.ReturnLine(line_index=i, quantity=q) for i, q in lines])
+
+
+def void_of(txn, original, store="store-1", terminal="t-1", reason="customer changed mind", ago=0):
+    return pos_pb2.Void(ref=ref(txn, store, terminal), occurred_at=ts_ago(ago),
+                        original=original, reason=reason)
+
+
+def return_request(r):
+    # `return` is a Python keyword, hence the ** form.
+    return pos_pb2.RecordReturnRequest(**{"return": r})
+
+
+def void_request(v):
+    return pos_pb2.VoidSaleRequest(**{"void": v})
+
+
+class ServerTestCase(unittest.TestCase):
+    """Starts one loyaltyd for the class and enrolls alice and bob."""
+
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        work = tempfile.mkdtemp(prefix=f"loyaltyd-e2e-{cls.__name__}-")
+        TEMP_DIRS.append(work)
+        cls.server = lp.LoyaltydProcess(ARGS.binary, os.path.join(work, "data"), lp.free_port(),
+                                        CREDENTIALS, work_dir=work)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.kill()
+            raise
+        cls.channel = cls.server.channel()
+        cls.connect_stubs()
+        cls.enroll(ALICE, "Alice", ALICE_CARD)
+        cls.enroll(BOB, "Bob", BOB_CARD)
+
+    @classmethod
+    def connect_stubs(cls):
+        cls.pos = pos_grpc.PosServiceStub(cls.channel)
+        cls.members = member_grpc.MemberServiceStub(cls.channel)
+        cls.admin = admin_grpc.AdminServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "channel", None) is not None:
+            cls.channel.close()
+        if cls.server is not None:
+            cls.server.terminate()
+
+    # ---- helpers ---------------------------------------------------------
+
+    @classmethod
+    def enroll(cls, member_id, name, card=""):
+        return cls.admin.EnrollMember(
+            admin_pb2.EnrollMemberRequest(member_id=member_id, display_name=name, card_number=card),
+            metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+
+    @staticmethod
+    def new_txn(prefix):
+        """A transaction id not used before in this run."""
+        return f"{prefix}-{next(SERIAL)}"
+
+    def new_member(self, prefix="m"):
+        """Enrolls a fresh member with a card; returns (member_id, card)."""
+        n = next(SERIAL)
+        member_id = f"{prefix}-{n}"
+        card = f"5{n:015d}"
+        self.enroll(member_id, f"Member {n}", card)
+        return member_id, card
+
+    def record_sale(self, s, token=STORE1_TOKEN):
+        """RecordSale; returns (outcome, x-idempotent-replay value)."""
+        outcome, call = self.pos.RecordSale.with_call(
+            pos_pb2.RecordSaleRequest(sale=s), metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+        return outcome, lp.replay_flag(call)
+
+    def record_return(self, r, token=STORE1_TOKEN):
+        outcome, call = self.pos.RecordReturn.with_call(
+            return_request(r), metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+        return outcome, lp.replay_flag(call)
+
+    def void_sale(self, v, token=STORE1_TOKEN):
+        outcome, call = self.pos.VoidSale.with_call(
+            void_request(v), metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+        return outcome, lp.replay_flag(call)
+
+    def balance(self, member_id, token=ADMIN_TOKEN):
+        view = self.members.GetMember(member_pb2.GetMemberRequest(member_id=member_id),
+                                      metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+        return view.balance.available_points
+
+    def assertRpcError(self, codes, fn, *args, **kwargs):
+        """Calls fn and asserts it fails with one of `codes`; returns the error."""
+        if isinstance(codes, grpc.StatusCode):
+            codes = (codes,)
+        try:
+            result = fn(*args, **kwargs)
+        except grpc.RpcError as e:
+            self.assertIn(e.code(), codes,
+                          f"expected {[c.name for c in codes]}, got {e.code().name}: {e.details()}")
+            return e
+        self.fail(f"expected {[c.name for c in codes]}, but the call succeeded: {result}")
+
+
+class PosFlowTest(ServerTestCase):
+    """Terminal, member and admin calls against one running server."""
+
+    def test_enroll_and_lookup_by_card(self):
+        # Verifies: EnrollMember creates a member (re-enrolling is a no-op) and
+        # LookupMember by card finds it with a zero balance; unknown card is NOT_FOUND.
+        r = self.enroll("m-carol", "Carol", "4000000000000003")
+        self.assertEqual(r.member_id, "m-carol")
+        self.assertTrue(r.created)
+        again = self.enroll("m-carol", "Carol", "4000000000000003")
+        self.assertFalse(again.created, "re-enrolling with the same content must not create")
+        found = self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card("4000000000000003")),
+                                      metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(found.member_id, "m-carol")
+        self.assertEqual(found.display_name, "Carol")
+        self.assertEqual(found.balance.available_points, 0)
+        self.assertRpcError(grpc.StatusCode.NOT_FOUND, self.pos.LookupMember,
+                            pos_pb2.LookupMemberRequest(member=by_card("4999999999999999")),
+                            metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+
+    def test_enroll_card_taken_already_exists(self):
+        # Verifies: a card number already held by another member is refused with ALREADY_EXISTS.
+        self.assertRpcError(grpc.StatusCode.ALREADY_EXISTS, self.enroll, "m-dave", "Dave", ALICE_CARD)
+
+    def test_sale_earns_points_per_line_rounded_down(self):
+        # Verifies: a sale by card earns floor(line net / 100) per line, summed,
+        # and the outcome reports member, amounts and the new balance.
+        member_id, card = self.new_member()
+        lines = [line(3, 199),                         # 597 -> 5
+                 line(1, 99, sku="sku-2"),             # 99 -> 0
+                 line(2, 1000, discount=150, sku="sku-3"),  # 1850 -> 18
+                 line(4, 1275, sku="sku-4", category="drinks")]  # 5100 -> 51
+        s = sale(self.new_txn("earn"), lines, member=by_card(card),
+                 tenders=[common_pb2.Tender(type=common_pb2.TENDER_TYPE_CARD, amount_minor=7646)])
+        outcome, replay = self.record_sale(s)
+        self.assertEqual(points_for(lines), 74)
+        self.assertEqual(outcome.points_earned, 74)
+        self.assertEqual(outcome.kind, pos_pb2.EVENT_KIND_SALE)
+        self.assertEqual(outcome.member_id, member_id)
+        self.assertEqual(outcome.net_amount_minor, 7646)
+        self.assertEqual(outcome.currency, "EUR")
+        self.assertEqual(outcome.points_reversed, 0)
+        self.assertEqual(outcome.balance.available_points, 74)
+        self.assertGreater(outcome.event_seq, 0)
+        self.assertNotEqual(replay, "true", "a first recording must not be marked as a replay")
+        self.assertEqual(self.balance(member_id), 74)
+
+    def test_retry_returns_identical_outcome_as_replay(self):
+        # Verifies: retrying a sale with the same key and content returns the
+        # first answer unchanged, with trailing metadata x-idempotent-replay: true,
+        # and earns nothing twice.
+        member_id, card = self.new_member()
+        s = sale(self.new_txn("retry"), [line(2, 550)], member=by_card(card))
+        first, replay1 = self.record_sale(s)
+        self.assertNotEqual(replay1, "true")
+        second, replay2 = self.record_sale(s)
+        self.assertEqual(replay2, "true", "a retry must carry x-idempotent-replay: true")
+        self.assertEqual(second, first, "a retry must get the first answer unchanged")
+        self.assertEqual(self.balance(member_id), 11)
+
+    def test_same_key_different_content_already_exists(self):
+        # Verifies: the same (store, terminal, transaction) with other content,
+        # of the same or another kind of event, is ALREADY_EXISTS and changes nothing.
+        member_id, card = self.new_member()
+        txn = self.new_txn("dup")
+        s = sale(txn, [line(1, 1000)], member=by_card(card))
+        self.record_sale(s)
+        other = pos_pb2.Sale()
+        other.CopyFrom(s)
+        other.lines[0].quantity = 2
+        other.total_minor = 2000
+        with self.subTest("sale with other lines"):
+            self.assertRpcError(grpc.StatusCode.ALREADY_EXISTS, self.record_sale, other)
+        with self.subTest("a return under the sale's key"):
+            r = return_of(txn, s.ref, [(0, 1)])
+            self.assertRpcError(grpc.StatusCode.ALREADY_EXISTS, self.record_return, r)
+        self.assertEqual(self.balance(member_id), 10)
+
+    def test_partial_returns_reverse_cumulative_share(self):
+        # Verifies: returns reverse floor(line_points * returned_total / qty)
+        # minus what was already reversed, per line; a return retry is a replay.
+        member_id, card = self.new_member()
+        lines = [line(3, 333),               # 999 -> 9 points
+                 line(7, 143, sku="sku-2"),  # 1001 -> 10 points
+                 line(1, 99, sku="sku-3")]   # 99 -> 0 points
+        s = sale(self.new_txn("ret-sale"), lines, member=by_card(card))
+        sold, _ = self.record_sale(s)
+        self.assertEqual(sold.points_earned, 19)
+
+        # 1 of 3 units of line 0: floor(9*1/3)-0 = 3; 2 of 7 of line 1: floor(10*2/7)-0 = 2.
+        r1 = return_of(self.new_txn("ret"), s.ref, [(0, 1), (1, 2)])
+        out1, replay1 = self.record_return(r1)
+        self.assertEqual(out1.kind, pos_pb2.EVENT_KIND_RETURN)
+        self.assertEqual(out1.points_reversed, 5)
+        self.assertEqual(out1.points_earned, 0)
+        self.assertEqual(out1.member_id, member_id)
+        self.assertEqual(out1.balance.available_points, 14)
+        self.assertNotEqual(replay1, "true")
+        # 3 more of line 1 (5 of 7 in all): floor(10*5/7) - 2 = 5.
+        r2 = return_of(self.new_txn("ret"), s.ref, [(1, 3)])
+        out2, _ = self.record_return(r2)
+        self.assertEqual(out2.points_reversed, 5)
+        self.assertEqual(out2.balance.available_points, 9)
+        # The last 2 of line 1 and the last 2 of line 0: 10-7 = 3 and 9-3 = 6.
+        r3 = return_of(self.new_txn("ret"), s.ref, [(1, 2), (0, 2)])
+        out3, _ = self.record_return(r3)
+        self.assertEqual(out3.points_reversed, 9)
+        self.assertEqual(out3.balance.available_points, 0)
+        # A retry of the first return is a replay of its first answer.
+        again, replay = self.record_return(r1)
+        self.assertEqual(replay, "true")
+        self.assertEqual(again, out1)
+        self.assertEqual(self.balance(member_id), 0)
+
+    def test_return_more_than_sold_refused(self):
+        # Verifies: returning more units than remain unreturned, or returning
+        # a sale that is not recorded, is refused and changes nothing.
+        member_id, card = self.new_member()
+        s = sale(self.new_txn("over-sale"), [line(2, 500)], member=by_card(card))
+        self.record_sale(s)
+        with self.subTest("more than sold in one return"):
+            r = return_of(self.new_txn("over"), s.ref, [(0, 3)])
+            self.assertRpcError((grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT),
+                                self.record_return, r)
+        with self.subTest("more than remains after an earlier return"):
+            self.record_return(return_of(self.new_txn("over"), s.ref, [(0, 1)]))
+            r = return_of(self.new_txn("over"), s.ref, [(0, 2)])
+            self.assertRpcError((grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT),
+                                self.record_return, r)
+        with self.subTest("line index past the sale's lines"):
+            r = return_of(self.new_txn("over"), s.ref, [(1, 1)])
+            self.assertRpcError((grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT),
+                                self.record_return, r)
+        with self.subTest("original sale not recorded"):
+            r = return_of(self.new_txn("over"), ref("no-such-sale"), [(0, 1)])
+            self.assertRpcError(grpc.StatusCode.FAILED_PRECONDITION, self.record_return, r)
+        self.assertEqual(self.balance(member_id), 5)  # 10 earned, 5 reversed by the 1-unit return
+
+    def test_void_reverses_remainder(self):
+        # Verifies: VoidSale reverses what returns have not already reversed;
+        # voiding twice and returning after a void are FAILED_PRECONDITION.
+        member_id, card = self.new_member()
+        s = sale(self.new_txn("void-sale"), [line(4, 250), line(3, 1000, sku="sku-2")],
+                 member=by_card(card))
+        sold, _ = self.record_sale(s)
+        self.assertEqual(sold.points_earned, 40)  # 10 + 30
+        ret, _ = self.record_return(return_of(self.new_txn("void-ret"), s.ref, [(1, 1)]))
+        self.assertEqual(ret.points_reversed, 10)
+        v = void_of(self.new_txn("void"), s.ref)
+        voided, replay = self.void_sale(v)
+        self.assertEqual(voided.kind, pos_pb2.EVENT_KIND_VOID)
+        self.assertEqual(voided.points_reversed, 30)
+        self.assertEqual(voided.balance.available_points, 0)
+        self.assertNotEqual(replay, "true")
+        again, replay = self.void_sale(v)
+        self.assertEqual(replay, "true")
+        self.assertEqual(again, voided)
+        with self.subTest("second void"):
+            self.assertRpcError(grpc.StatusCode.FAILED_PRECONDITION, self.void_sale,
+                                void_of(self.new_txn("void"), s.ref))
+        with self.subTest("return after void"):
+            self.assertRpcError(grpc.StatusCode.FAILED_PRECONDITION, self.record_return,
+                                return_of(self.new_txn("void-ret"), s.ref, [(0, 1)]))
+        self.assertEqual(self.balance(member_id), 0)
+
+    def test_invalid_input_names_the_field(self):
+        # Verifies: invalid requests are INVALID_ARGUMENT and the message names
+        # the offending field path.
+        member_id, card = self.new_member()
+        good = [line(1, 100), line(2, 300, sku="sku-2")]
+
+        def bad_sale(mutate):
+            s = sale(self.new_txn("bad"), good, member=by_card(card))
+            mutate(s)
+            return s
+
+        def zero_qty(s):
+            s.lines[1].quantity = 0
+            s.total_minor = 100
+
+        cases = [
+            ("sale.lines[1].quantity", bad_sale(zero_qty)),
+            ("sale.total_minor", bad_sale(lambda s: setattr(s, "total_minor", 1))),
+            ("sale.currency", bad_sale(lambda s: setattr(s, "currency", "eur"))),
+            ("sale.ref.transaction_id", bad_sale(lambda s: setattr(s.ref, "transaction_id", "a b"))),
+            ("sale.lines", bad_sale(lambda s: (s.ClearField("lines"), setattr(s, "total_minor", 0)))),
+            ("sale.occurred_at", bad_sale(lambda s: s.occurred_at.FromSeconds(int(time.time()) + 3600))),
+        ]
+        for field, s in cases:
+            with self.subTest(field):
+                e = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, self.record_sale, s)
+                self.assertIn(field, e.details() or "", f"the error must name {field}")
+        with self.subTest("return.lines[0].quantity"):
+            sold = sale(self.new_txn("bad-sale"), good, member=by_card(card))
+            self.record_sale(sold)
+            r = return_of(self.new_txn("bad"), sold.ref, [(0, 0)])
+            e = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, self.record_return, r)
+            self.assertIn("return.lines[0].quantity", e.details() or "")
+        self.assertEqual(self.balance(member_id), 7)  # only the one valid sale: 1 + 6
+
+    def test_missing_or_unknown_token_unauthenticated(self):
+        # Verifies: a call without a token, with an unknown token or a
+        # malformed authorization header is UNAUTHENTICATED.
+        s = sale(self.new_txn("noauth"), [line(1, 100)])
+        req = pos_pb2.RecordSaleRequest(sale=s)
+        for name, md in [("no metadata", ()),
+                         ("unknown token", lp.auth("not-a-configured-token")),
+                         ("not Bearer", (("authorization", "Basic " + STORE1_TOKEN),))]:
+            with self.subTest(name):
+                self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.pos.RecordSale, req,
+                                    metadata=md, timeout=RPC_TIMEOUT)
+        with self.subTest("GetMember without token"):
+            self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.members.GetMember,
+                                member_pb2.GetMemberRequest(member_id=ALICE), timeout=RPC_TIMEOUT)
+
+    def test_wrong_store_or_role_permission_denied(self):
+        # Verifies: a store-1 terminal may not record for store-2, and roles
+        # are enforced (member cannot record, terminal cannot enroll).
+        member_id, card = self.new_member()
+        s = sale(self.new_txn("perm"), [line(1, 500)], member=by_card(card), store="store-2")
+        with self.subTest("store-1 terminal, store-2 sale"):
+            self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.record_sale, s, STORE1_TOKEN)
+        with self.subTest("member token records a sale"):
+            self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.record_sale, s, ALICE_TOKEN)
+        with self.subTest("terminal token enrolls"):
+            self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.admin.EnrollMember,
+                                admin_pb2.EnrollMemberRequest(member_id="m-eve", display_name="Eve"),
+                                metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        # The store-2 terminal may record it.
+        outcome, _ = self.record_sale(s, STORE2_TOKEN)
+        self.assertEqual(outcome.points_earned, 5)
+
+    def test_member_token_sees_only_its_member(self):
+        # Verifies: a member token reads its own member (with the right
+        # balance) and gets PERMISSION_DENIED for any other member.
+        s = sale(self.new_txn("alice"), [line(1, 4200)], member=by_card(ALICE_CARD))
+        self.record_sale(s)
+        expected = self.balance(ALICE, ADMIN_TOKEN)
+        self.assertGreaterEqual(expected, 42)
+        view = self.members.GetMember(member_pb2.GetMemberRequest(member_id=ALICE),
+                                      metadata=lp.auth(ALICE_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(view.member_id, ALICE)
+        self.assertEqual(view.balance.available_points, expected)
+        looked_up = self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card(ALICE_CARD)),
+                                          metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(looked_up.balance.available_points, expected)
+        with self.subTest("GetMember of bob"):
+            self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.members.GetMember,
+                                member_pb2.GetMemberRequest(member_id=BOB),
+                                metadata=lp.auth(ALICE_TOKEN), timeout=RPC_TIMEOUT)
+        with self.subTest("ListHistory of bob"):
+            self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.members.ListHistory,
+                                member_pb2.ListHistoryRequest(member_id=BOB),
+                                metadata=lp.auth(ALICE_TOKEN), timeout=RPC_TIMEOUT)
+
+    def test_history_lists_earn_and_reverse_entries(self):
+        # Verifies: ListHistory shows the ledger newest first, with causes,
+        # and pages through it with page_token; the entries sum to the balance.
+        member_id, card = self.new_member()
+        sales = [sale(self.new_txn("hist"), [line(1, 100 * (i + 1))], member=by_card(card))
+                 for i in range(5)]
+        for s in sales:
+            self.record_sale(s)
+        self.record_return(return_of(self.new_txn("hist-ret"), sales[4].ref, [(0, 1)]))
+        entries, token, pages = [], "", 0
+        while True:
+            page = self.members.ListHistory(
+                member_pb2.ListHistoryRequest(member_id=member_id, page_size=2, page_token=token),
+                metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+            pages += 1
+            self.assertLessEqual(len(page.entries), 2)
+            entries.extend(page.entries)
+            token = page.next_page_token
+            if not token:
+                break
+            self.assertLess(pages, 20, "paging does not end")
+        self.assertEqual(len(entries), 6)
+        kinds = [e.kind for e in entries]
+        self.assertEqual(kinds, [common_pb2.LEDGER_ENTRY_KIND_REVERSE] + [common_pb2.LEDGER_ENTRY_KIND_EARN] * 5)
+        ids = [e.entry_id for e in entries]
+        self.assertEqual(ids, sorted(ids, reverse=True), "newest first")
+        self.assertEqual([e.cause.transaction_id for e in entries[1:]],
+                         [s.ref.transaction_id for s in reversed(sales)])
+        self.assertEqual(entries[0].points, -5)
+        self.assertEqual(sum(e.points for e in entries), self.balance(member_id))
+        self.assertEqual(self.balance(member_id), 1 + 2 + 3 + 4 + 5 - 5)
+
+    def test_backlog_out_of_order_all_accepted(self):
+        # Verifies: UploadBacklog applies events sent in any order (returns and
+        # voids before their sales) and answers each in stream order; a second
+        # upload of the same events is all replays.
+        member_id, card = self.new_member()
+        sale_a = sale(self.new_txn("bl-a"), [line(4, 250), line(1, 1234, sku="sku-2")],
+                      member=by_card(card), ago=60)            # 10 + 12 = 22 points
+        sale_b = sale(self.new_txn("bl-b"), [line(2, 500)], member=by_card(card), ago=50)  # 10
+        ret_a = return_of(self.new_txn("bl-r"), sale_a.ref, [(0, 1)], ago=30)  # floor(10*1/4) = 2
+        void_b = void_of(self.new_txn("bl-v"), sale_b.ref, ago=20)             # 10
+        events = [pos_pb2.BacklogEvent(**{"return": ret_a}),
+                  pos_pb2.BacklogEvent(**{"void": void_b}),
+                  pos_pb2.BacklogEvent(sale=sale_a),
+                  pos_pb2.BacklogEvent(sale=sale_b)]
+        result = self.pos.UploadBacklog(iter(events), metadata=lp.auth(STORE1_TOKEN),
+                                        timeout=RPC_TIMEOUT)
+        self.assertEqual(len(result.results), 4)
+        for i, r in enumerate(result.results):
+            self.assertEqual(r.index, i)
+            self.assertEqual(r.code, 0, f"event {i}: {r.message}")
+            self.assertFalse(r.replayed)
+        self.assertEqual((result.accepted, result.rejected), (4, 0))
+        outcomes = [r.outcome for r in result.results]
+        self.assertEqual(outcomes[0].kind, pos_pb2.EVENT_KIND_RETURN)
+        self.assertEqual(outcomes[0].points_reversed, 2)
+        self.assertEqual(outcomes[1].kind, pos_pb2.EVENT_KIND_VOID)
+        self.assertEqual(outcomes[1].points_reversed, 10)
+        self.assertEqual(outcomes[2].points_earned, 22)
+        self.assertEqual(outcomes[3].points_earned, 10)
+        # The sales were applied before the return and void that reference them.
+        self.assertLess(outcomes[2].event_seq, outcomes[0].event_seq)
+        self.assertLess(outcomes[3].event_seq, outcomes[1].event_seq)
+        self.assertEqual(self.balance(member_id), 22 + 10 - 2 - 10)
+
+        again = self.pos.UploadBacklog(iter(events), metadata=lp.auth(STORE1_TOKEN),
+                                       timeout=RPC_TIMEOUT)
+        self.assertEqual((again.accepted, again.rejected), (4, 0))
+        for first, second in zip(result.results, again.results):
+            self.assertTrue(second.replayed)
+            self.assertEqual(second.outcome, first.outcome)
+        # And a single RecordSale retry of a backlog sale is a replay too.
+        outcome, replay = self.record_sale(sale_a)
+        self.assertEqual(replay, "true")
+        self.assertEqual(outcome, outcomes[2])
+        self.assertEqual(self.balance(member_id), 20)
+
+    def test_backlog_bad_event_rejected_alone(self):
+        # Verifies: an invalid backlog event is answered with its own error
+        # code and message while the other events are accepted.
+        member_id, card = self.new_member()
+        good = sale(self.new_txn("bl-good"), [line(1, 700)], member=by_card(card), ago=10)
+        bad = sale(self.new_txn("bl-bad"), [line(1, 700)], member=by_card(card), ago=10)
+        bad.lines[0].quantity = 0
+        bad.total_minor = 0
+        result = self.pos.UploadBacklog(iter([pos_pb2.BacklogEvent(sale=bad),
+                                              pos_pb2.BacklogEvent(sale=good)]),
+                                        metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual((result.accepted, result.rejected), (1, 1))
+        self.assertEqual(result.results[0].code, grpc.StatusCode.INVALID_ARGUMENT.value[0])
+        self.assertIn("sale.lines[0].quantity", result.results[0].message)
+        self.assertEqual(result.results[1].code, 0)
+        self.assertEqual(self.balance(member_id), 7)
+
+    def test_verify_ledger_clean(self):
+        # Verifies: after all the other activity, VerifyLedger finds no member
+        # whose balance differs from its ledger.
+        s = sale(self.new_txn("vl"), [line(1, 300)], member=by_card(BOB_CARD))
+        self.record_sale(s)
+        report = self.admin.VerifyLedger(admin_pb2.VerifyLedgerRequest(),
+                                         metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertGreaterEqual(report.members_checked, 2)
+        self.assertGreaterEqual(report.ledger_entries, 1)
+        self.assertEqual(report.mismatches, 0, list(report.mismatched_member_ids))
+
+
+class RestartTest(ServerTestCase):
+    """Graceful shutdown and restart on the same data directory."""
+
+    def test_sigterm_exits_cleanly_and_state_survives_restart(self):
+        # Verifies: SIGTERM makes loyaltyd exit 0 within 10 s; after a restart
+        # on the same data the balance is kept, an old sale's retry is still a
+        # replay and new events get higher sequence numbers.
+        member_id, card = self.new_member()
+        s = sale(self.new_txn("rs"), [line(3, 1500)], member=by_card(card))
+        first, _ = self.record_sale(s)
+        self.assertEqual(first.points_earned, 45)
+        before = self.balance(member_id)
+
+        self.channel.close()
+        started = time.monotonic()
+        code = self.server.terminate(timeout=10.0)
+        elapsed = time.monotonic() - started
+        self.assertEqual(code, 0, f"exit code after SIGTERM (None: still running after 10 s)\n"
+                                  f"{self.server.log_tail()}")
+        self.assertLess(elapsed, 10.0)
+
+        self.server.start()
+        type(self).channel = self.server.channel()
+        self.connect_stubs()
+        self.assertEqual(self.balance(member_id), before)
+        looked_up = self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card(card)),
+                                          metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(looked_up.member_id, member_id)
+        again, replay = self.record_sale(s)
+        self.assertEqual(replay, "true", "a retry after restart must still be a replay")
+        self.assertEqual(again, first)
+        later, replay = self.record_sale(sale(self.new_txn("rs"), [line(1, 200)], member=by_card(card)))
+        self.assertNotEqual(replay, "true")
+        self.assertGreater(later.event_seq, first.event_seq)
+        self.assertEqual(later.balance.available_points, before + 2)
+
+
+# ---- runner ---------------------------------------------------------------
+
+def test_ids(suite):
+    """The ids of all tests in `suite` (collect before running: a suite
+    drops its tests as it runs them)."""
+    ids = []
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            ids.extend(test_ids(t))
+        else:
+            ids.append(t.id())
+    return ids
+
+
+def count_results(all_ids, result):
+    """(passed, failed) by test method; a failed setUpClass fails all of its
+    class's tests."""
+    failed = set()
+    for test, _ in result.failures + result.errors:
+        test_id = getattr(test, "test_case", test).id()  # a _SubTest names its test
+        if test_id in all_ids:
+            failed.add(test_id)
+        else:  # setUpClass / tearDownClass error: "setUpClass (__main__.PosFlowTest)"
+            desc = str(test)
+            hit = [t for t in all_ids if "." + t.split(".")[-2] + ")" in desc]
+            failed.update(hit or [desc])
+    for test in result.unexpectedSuccesses:
+        failed.add(test.id())
+    skipped = {t.id() for t, _ in result.skipped} - failed
+    passed = len(set(all_ids) - failed - skipped)
+    return passed, len(failed)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    lp.add_common_args(parser)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-k", dest="patterns", action="append", default=[],
+                        help="only tests whose name contains this substring")
+    ARGS = parser.parse_args()
+    if not os.access(ARGS.binary, os.X_OK):
+        print(f"--binary {ARGS.binary}: not an executable file")
+        print("0 passed, 1 failed")
+        return 1
+    load_stubs(ARGS.stubs)
+
+    loader = unittest.TestLoader()
+    if ARGS.patterns:
+        loader.testNamePatterns = [f"*{p}*" for p in ARGS.patterns]
+    suite = unittest.TestSuite()
+    for cls in (PosFlowTest, RestartTest):
+        suite.addTests(loader.loadTestsFromTestCase(cls))
+    all_ids = test_ids(suite)
+    result = unittest.TextTestRunner(verbosity=2 if ARGS.verbose else 1, stream=sys.stdout).run(suite)
+    passed, failed = count_results(all_ids, result)
+    if failed or ARGS.keep:
+        for d in TEMP_DIRS:
+            print(f"kept {d} (config, loyaltyd.log, data)")
+    else:
+        for d in TEMP_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+// Integration tests: the real server in-process on 127.0.0.1:0 with RocksDB
+// in a temporary folder, called through a real gRPC channel.
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "loyalty/v1/admin.grpc.pb.h"
+#include "loyalty/v1/member.grpc.pb.h"
+#include "loyalty/v1/pos.grpc.pb.h"
+#include "server/config.h"
+#include "server/loyalty_server.h"
+#include "services/common/fingerprint.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+
+namespace loyalty {
+namespace {
+
+using loyalty::testing::kNow;
+using loyalty::testing::MakeReturn;
+using loyalty::testing::MakeSale;
+using loyalty::testing::MakeVoid;
+using loyalty::testing::Ref;
+
+constexpr char kTerminal1[] = "terminal-store-1";
+constexpr char kTerminal2[] = "terminal-store-2";
+constexpr char kMember1[] = "member-m-1";
+constexpr char kAdmin[] = "admin";
+
+class PosServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    internal::ServerConfig config;
+    config.set_grpc_listen("127.0.0.1:0");
+    config.set_data_dir(dir_.Sub("db"));
+    config.set_worker_threads(8);
+    config.set_member_strands(64);
+    AddCredential(config, kTerminal1, internal::ROLE_TERMINAL, "store-1", "");
+    AddCredential(config, kTerminal2, internal::ROLE_TERMINAL, "store-2", "");
+    AddCredential(config, kMember1, internal::ROLE_MEMBER, "", "m-1");
+    AddCredential(config, kAdmin, internal::ROLE_ADMIN, "", "");
+    server::ApplyDefaults(config);
+    auto server = server::LoyaltyServer::Start(config, clock_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    pos_ = v1::PosService::NewStub(channel);
+    member_ = v1::MemberService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(channel);
+    Enroll("m-1", "4000000000000001");
+    Enroll("m-2", "4000000000000002");
+  }
+
+  static void AddCredential(internal::ServerConfig& config, const char* token, internal::Role role,
+                            const char* store, const char* member) {
+    auto* c = config.add_credentials();
+    c->set_name(token);
+    c->set_role(role);
+    c->set_token_sha256(Sha256Hex(token));
+    c->set_store_id(store);
+    c->set_member_id(member);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  }
+
+  void Enroll(const std::string& id, const std::string& card) {
+    v1::EnrollMemberRequest r;
+    r.set_member_id(id);
+    r.set_card_number(card);
+    v1::EnrollMemberResponse out;
+    ASSERT_TRUE(admin_->EnrollMember(As(kAdmin).get(), r, &out).ok());
+  }
+
+  grpc::Status Sale(const v1::Sale& sale, v1::EventOutcome* out, const std::string& token = kTerminal1,
+                    bool* replayed = nullptr) {
+    v1::RecordSaleRequest req;
+    *req.mutable_sale() = sale;
+    auto ctx = As(token);
+    grpc::Status s = pos_->RecordSale(ctx.get(), req, out);
+    if (replayed) {
+      auto it = ctx->GetServerTrailingMetadata().find("x-idempotent-replay");
+      *replayed = it != ctx->GetServerTrailingMetadata().end() && it->second == "true";
+    }
+    return s;
+  }
+
+  int64_t Balance(const std::string& member_id) {
+    v1::GetMemberRequest r;
+    r.set_member_id(member_id);
+    v1::MemberView view;
+    grpc::Status s = member_->GetMember(As(kAdmin).get(), r, &view);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return view.balance().available_points();
+  }
+
+  loyalty::testing::TempDir dir_;
+  ManualClock clock_{kNow};
+  std::unique_ptr<server::LoyaltyServer> server_;
+  std::unique_ptr<v1::PosService::Stub> pos_;
+  std::unique_ptr<v1::MemberService::Stub> member_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+// A sale by card earns points; its retry replays the first answer; the same
+// id with other content is ALREADY_EXISTS.
+TEST_F(PosServerTest, SaleRetryAndConflict) {
+  v1::Sale sale = MakeSale("tx-1", "", {{2, 450}});
+  sale.mutable_member()->set_card_number("4000000000000001");
+  v1::EventOutcome first, again, conflict;
+  bool replayed = true;
+  ASSERT_TRUE(Sale(sale, &first, kTerminal1, &replayed).ok());
+  EXPECT_FALSE(replayed);
+  EXPECT_EQ(first.member_id(), "m-1");
+  EXPECT_EQ(first.points_earned(), 9);
+  ASSERT_TRUE(Sale(sale, &again, kTerminal1, &replayed).ok());
+  EXPECT_TRUE(replayed);
+  EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());
+  sale.mutable_lines(0)->set_quantity(3);
+  sale.set_total_minor(1350);
+  grpc::Status s = Sale(sale, &conflict);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Balance("m-1"), 9);
+}
+
+// Bad input is INVALID_ARGUMENT naming the field, and records nothing.
+TEST_F(PosServerTest, InvalidSaleIsRefusedWithTheField) {
+  v1::Sale sale = MakeSale("tx-1", "m-1", {{0, 450}});
+  v1::EventOutcome out;
+  grpc::Status s = Sale(sale, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "sale.lines[0].quantity: must be between 1 and 9999, got 0");
+  // The id is still free: a corrected sale with it is recorded.
+  ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{1, 450}}), &out).ok());
+  EXPECT_EQ(out.points_earned(), 4);
+}
+
+// An unknown card is NOT_FOUND, naming the field.
+TEST_F(PosServerTest, UnknownMemberIsNotFound) {
+  v1::Sale sale = MakeSale("tx-1", "", {{1, 450}});
+  sale.mutable_member()->set_card_number("9999999999");
+  v1::EventOutcome out;
+  grpc::Status s = Sale(sale, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "sale.member.card_number: no member has this card");
+}
+
+// Return part of a sale, then an over-return is refused; a void takes the rest.
+TEST_F(PosServerTest, PartialReturnOverReturnAndVoid) {
+  v1::EventOutcome out;
+  ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{4, 250}, {1, 1000}}), &out).ok());
+  EXPECT_EQ(out.points_earned(), 20);
+
+  v1::RecordReturnRequest ret;
+  *ret.mutable_return_() = MakeReturn("r-1", Ref("tx-1"), {{0, 2}});
+  ASSERT_TRUE(pos_->RecordReturn(As(kTerminal1).get(), ret, &out).ok());
+  EXPECT_EQ(out.points_reversed(), 5);
+  EXPECT_EQ(out.balance().available_points(), 15);
+
+  *ret.mutable_return_() = MakeReturn("r-2", Ref("tx-1"), {{0, 3}});
+  grpc::Status over = pos_->RecordReturn(As(kTerminal1).get(), ret, &out);
+  EXPECT_EQ(over.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(over.error_message(), "return.lines[0].quantity: only 2 of 4 units of line 0 remain unreturned, got 3");
+
+  v1::VoidSaleRequest v;
+  *v.mutable_void_() = MakeVoid("v-1", Ref("tx-1"));
+  ASSERT_TRUE(pos_->VoidSale(As(kTerminal1).get(), v, &out).ok());
+  EXPECT_EQ(out.points_reversed(), 15);
+  EXPECT_EQ(Balance("m-1"), 0);
+  grpc::Status twice = pos_->VoidSale(As(kTerminal1).get(), [&] {
+    v1::VoidSaleRequest v2;
+    *v2.mutable_void_() = MakeVoid("v-2", Ref("tx-1"));
+    return v2;
+  }(), &out);
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// A backlog out of order (returns before their sales, times shuffled) is
+// applied and each event answered in stream order; a bad event is answered
+// with its error without stopping the rest.
+TEST_F(PosServerTest, BacklogOutOfOrder) {
+  std::vector<v1::BacklogEvent> events(5);
+  *events[0].mutable_return_() = MakeReturn("r-1", Ref("b-2"), {{0, 1}}, kNow - 100);
+  *events[1].mutable_sale() = MakeSale("b-2", "m-1", {{2, 1000}}, kNow - 3000);
+  *events[2].mutable_sale() = MakeSale("b-1", "m-1", {{1, 500}}, kNow - 5000);
+  *events[3].mutable_sale() = MakeSale("b-3", "m-1", {{0, 500}}, kNow - 4000);  // invalid
+  *events[4].mutable_void_() = MakeVoid("v-1", Ref("b-1"), kNow - 50);
+
+  auto ctx = As(kTerminal1);
+  v1::BacklogResult result;
+  auto writer = pos_->UploadBacklog(ctx.get(), &result);
+  for (const auto& e : events) ASSERT_TRUE(writer->Write(e));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(result.results_size(), 5);
+  EXPECT_EQ(result.accepted(), 4u);
+  EXPECT_EQ(result.rejected(), 1u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(result.results(i).index(), static_cast<uint32_t>(i));
+  EXPECT_EQ(result.results(0).code(), 0) << result.results(0).message();
+  EXPECT_EQ(result.results(0).outcome().points_reversed(), 10);
+  EXPECT_EQ(result.results(3).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(result.results(3).message(), "sale.lines[0].quantity: must be between 1 and 9999, got 0");
+  EXPECT_EQ(result.results(4).outcome().points_reversed(), 5);
+  EXPECT_EQ(Balance("m-1"), 10);  // 20 + 5 - 10 - 5
+
+  // Uploading the same backlog again replays every accepted event.
+  auto ctx2 = As(kTerminal1);
+  v1::BacklogResult again;
+  auto writer2 = pos_->UploadBacklog(ctx2.get(), &again);
+  for (const auto& e : events) ASSERT_TRUE(writer2->Write(e));
+  writer2->WritesDone();
+  ASSERT_TRUE(writer2->Finish().ok());
+  EXPECT_EQ(again.accepted(), 4u);
+  for (int i : {0, 1, 2, 4}) {
+    EXPECT_TRUE(again.results(i).replayed());
+    EXPECT_EQ(again.results(i).outcome().SerializeAsString(), result.results(i).outcome().SerializeAsString());
+  }
+  EXPECT_EQ(Balance("m-1"), 10);
+}
+
+// Every authentication and authorisation rule, through the real transport.
+TEST_F(PosServerTest, AuthRules) {
+  v1::EventOutcome out;
+  v1::Sale sale = MakeSale("tx-1", "m-1", {{1, 100}});
+  EXPECT_EQ(Sale(sale, &out, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Sale(sale, &out, "wrong-token").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status other_store = Sale(sale, &out, kTerminal2);
+  EXPECT_EQ(other_store.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(other_store.error_message(),
+            "this terminal credential is bound to store 'store-2' and may not record for store 'store-1'");
+  EXPECT_EQ(Sale(sale, &out, kMember1).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::GetMemberRequest own, other;
+  own.set_member_id("m-1");
+  other.set_member_id("m-2");
+  v1::MemberView view;
+  EXPECT_TRUE(member_->GetMember(As(kMember1).get(), own, &view).ok());
+  EXPECT_EQ(member_->GetMember(As(kMember1).get(), other, &view).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(member_->GetMember(As(kTerminal1).get(), own, &view).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(member_->GetMember(As("").get(), own, &view).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  v1::EnrollMemberRequest enroll;
+  enroll.set_member_id("m-3");
+  v1::EnrollMemberResponse enrolled;
+  EXPECT_EQ(admin_->EnrollMember(As(kTerminal1).get(), enroll, &enrolled).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_->EnrollMember(As(kMember1).get(), enroll, &enrolled).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::LookupMemberRequest lookup;
+  lookup.mutable_member()->set_card_number("4000000000000002");
+  v1::MemberSummary summary;
+  ASSERT_TRUE(pos_->LookupMember(As(kTerminal2).get(), lookup, &summary).ok());
+  EXPECT_EQ(summary.member_id(), "m-2");
+  EXPECT_EQ(pos_->LookupMember(As(kMember1).get(), lookup, &summary).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Nothing above recorded anything.
+  EXPECT_EQ(Balance("m-1"), 0);
+}
+
+// Many concurrent sales for one member from many threads: each applied once,
+// in its own order, and the balance equals the ledger.
+TEST_F(PosServerTest, ConcurrentSalesForOneMemberAllCount) {
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        v1::EventOutcome out;
+        const std::string id = "c-" + std::to_string(t) + "-" + std::to_string(i);
+        if (!Sale(MakeSale(id, i % 2 ? "m-1" : "m-2", {{1, 300}}), &out).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Balance("m-1") + Balance("m-2"), kThreads * kPerThread * 3);
+  v1::VerifyLedgerResponse verify;
+  ASSERT_TRUE(admin_->VerifyLedger(As(kAdmin).get(), {}, &verify).ok());
+  EXPECT_EQ(verify.members_checked(), 2u);
+  EXPECT_EQ(verify.mismatches(), 0u);
+  EXPECT_EQ(verify.ledger_entries(), static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+// History pages newest first, each entry naming the sale that caused it.
+TEST_F(PosServerTest, HistoryPagesNewestFirst) {
+  v1::EventOutcome out;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Sale(MakeSale("h-" + std::to_string(i), "m-1", {{1, 100 * (i + 1)}}), &out).ok());
+  }
+  v1::ListHistoryRequest req;
+  req.set_member_id("m-1");
+  req.set_page_size(3);
+  v1::ListHistoryResponse page1, page2;
+  ASSERT_TRUE(member_->ListHistory(As(kMember1).get(), req, &page1).ok());
+  ASSERT_EQ(page1.entries_size(), 3);
+  EXPECT_EQ(page1.entries(0).cause().transaction_id(), "h-4");
+  EXPECT_EQ(page1.entries(0).points(), 5);
+  req.set_page_token(page1.next_page_token());
+  ASSERT_TRUE(member_->ListHistory(As(kMember1).get(), req, &page2).ok());
+  ASSERT_EQ(page2.entries_size(), 2);
+  EXPECT_EQ(page2.entries(1).cause().transaction_id(), "h-0");
+  EXPECT_TRUE(page2.next_page_token().empty());
+}
+
+}  // namespace
+}  // namespace loyalty

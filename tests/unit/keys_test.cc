@@ -1,0 +1,69 @@
+// Unit tests of the RocksDB key encoding (storage/keys.h).
+#include "storage/keys.h"
+
+#include <gtest/gtest.h>
+
+namespace loyalty::storage {
+namespace {
+
+// Event keys round-trip and sort numerically (big-endian).
+TEST(KeysTest, EventKeysRoundTripAndSortNumerically) {
+  EXPECT_EQ(*DecodeEventKey(EventKey(42)), 42u);
+  EXPECT_LT(EventKey(255), EventKey(256));
+  EXPECT_LT(EventKey(1), EventKey(uint64_t{1} << 40));
+  EXPECT_EQ(EventKey(0x0102030405060708), std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+}
+
+// A transaction key keeps its three parts apart, whatever they contain.
+TEST(KeysTest, TxnKeyRoundTripsAndSeparatesParts) {
+  auto parts = DecodeTxnKey(TxnKey("store-1", "t-9", "abc"));
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_EQ(parts->store_id, "store-1");
+  EXPECT_EQ(parts->terminal_id, "t-9");
+  EXPECT_EQ(parts->transaction_id, "abc");
+  // Length prefixes make "ab"+"c" differ from "a"+"bc".
+  EXPECT_NE(TxnKey("ab", "c", "x"), TxnKey("a", "bc", "x"));
+}
+
+// Truncating any key by one byte is an exact, named error.
+TEST(KeysTest, TruncatedKeysAreDataLossErrors) {
+  std::string txn = TxnKey("s", "t", "x");
+  auto bad = DecodeTxnKey(txn.substr(0, txn.size() - 1));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(bad.status().message(), "bad key: truncated transaction_id");
+
+  std::string ledger = LedgerKey("m-1", 7);
+  auto bad_ledger = DecodeLedgerKey(ledger.substr(0, ledger.size() - 1));
+  EXPECT_EQ(bad_ledger.status().message(), "bad key: truncated entry_id");
+
+  EXPECT_EQ(DecodeEventKey("1234567").status().message(), "bad key: truncated event seq");
+  EXPECT_EQ(DecodeEventKey("123456789").status().message(), "bad event key: 1 trailing bytes");
+}
+
+// A member's ledger keys share its prefix, sort by entry id, and no other
+// member's key (even one whose id extends it) shares that prefix.
+TEST(KeysTest, LedgerKeysGroupByMemberInEntryOrder) {
+  const std::string prefix = LedgerPrefix("m-1");
+  EXPECT_EQ(LedgerKey("m-1", 5).substr(0, prefix.size()), prefix);
+  EXPECT_LT(LedgerKey("m-1", 5), LedgerKey("m-1", 6));
+  EXPECT_NE(LedgerKey("m-10", 5).substr(0, prefix.size()), prefix);
+  auto parts = DecodeLedgerKey(LedgerKey("m-1", 99));
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(parts->member_id, "m-1");
+  EXPECT_EQ(parts->entry_id, 99u);
+}
+
+// Ledger entry ids are unique per event and index, increasing with the event.
+TEST(KeysTest, LedgerEntryIdsDeriveFromEventSeq) {
+  EXPECT_EQ(LedgerEntryId(1, 0), 16u);
+  EXPECT_EQ(LedgerEntryId(1, 15), 31u);
+  EXPECT_LT(LedgerEntryId(1, 15), LedgerEntryId(2, 0));
+}
+
+// Card and phone identifiers live in separate key spaces.
+TEST(KeysTest, IdentifierKindsDoNotCollide) {
+  EXPECT_NE(IdentifierKey(IdentifierKind::kCard, "1234"), IdentifierKey(IdentifierKind::kPhone, "1234"));
+}
+
+}  // namespace
+}  // namespace loyalty::storage
