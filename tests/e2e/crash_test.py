@@ -362,6 +362,20 @@ class CrashTest:
                     problems.append(f"balance {balance}, acknowledged points {want}, ledger sum {ledger}")
                 self.checks.check(not problems, "(b) member", f"{member_id}: " + "; ".join(problems))
 
+    def balances(self):
+        """member_id -> (available, pending), read with the admin token."""
+        out = {}
+        with self.server.channel() as ch:
+            members = member_grpc.MemberServiceStub(ch)
+            for member_id, _ in self.members:
+                try:
+                    view = members.GetMember(member_pb2.GetMemberRequest(member_id=member_id),
+                                             metadata=lp.auth(ADMIN_TOKEN), timeout=VERIFY_TIMEOUT)
+                    out[member_id] = (view.balance.available_points, view.balance.pending_points)
+                except grpc.RpcError as e:
+                    out[member_id] = e.code().name
+        return out
+
     @staticmethod
     def history(members, member_id, md):
         entries, token = [], ""
@@ -423,9 +437,14 @@ class CrashTest:
 
         if self.server.running() and not self.abort.is_set():
             self.verify_acks()
-            self.verify_replays()
+            # History and balances first: re-sending the sales in (a) would
+            # record any lost one anew and hide the loss.
             self.verify_members()
             self.verify_ledger()
+            balances = self.balances()
+            self.verify_replays()
+            self.checks.check(self.balances() == balances, "replays changed nothing",
+                              "member balances changed while re-sending acknowledged sales")
             # A clean shutdown after all this still exits 0.
             code = self.server.terminate(timeout=10.0)
             self.checks.check(code == 0, "SIGTERM", f"exit code {code} (None: not exited in 10 s)")
