@@ -1,6 +1,7 @@
 #include "services/loyalty/admin_operations.h"
 
 #include <cassert>
+#include <filesystem>
 
 #include "base/str_cat.h"
 #include "loyalty/internal/records.pb.h"
@@ -215,6 +216,22 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(const aut
     }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "verify ledger");
+  return out;
+}
+
+absl::StatusOr<v1::CreateCheckpointResponse> AdminOperations::CreateCheckpoint(
+    const auth::Principal& who, const v1::CreateCheckpointRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  const std::string& dir = request.dir();
+  if (dir.empty() || dir.size() > 4096 || dir[0] != '/') {
+    return pos::FieldError("dir", "must be an absolute path of at most 4096 bytes");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) return pos::FieldError("dir", "already exists");
+  v1::CreateCheckpointResponse out;
+  out.set_last_event_seq(store_.LastAllocatedEventSeq());
+  LOYALTY_RETURN_IF_ERROR(store_.Checkpoint(dir));
+  out.set_dir(dir);
   return out;
 }
 

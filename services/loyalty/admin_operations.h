@@ -31,6 +31,8 @@ class AdminOperations {
   absl::StatusOr<v1::Program> GetProgram(const auth::Principal& who) const;
   absl::StatusOr<v1::ProgramFigures> GetFigures(const auth::Principal& who) const;
   absl::StatusOr<v1::VerifyLedgerResponse> VerifyLedger(const auth::Principal& who) const;
+  absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpoint(
+      const auth::Principal& who, const v1::CreateCheckpointRequest& request);
 
  private:
   absl::StatusOr<v1::AdjustPointsResponse> ApplyAdjustment(const auth::Principal& who,

@@ -79,4 +79,11 @@ grpc::ServerUnaryReactor* AdminGrpcService::VerifyLedger(grpc::CallbackServerCon
                [&](const auth::Principal& who) { return ops_.VerifyLedger(who); });
 }
 
+grpc::ServerUnaryReactor* AdminGrpcService::CreateCheckpoint(
+    grpc::CallbackServerContext* context, const v1::CreateCheckpointRequest* request,
+    v1::CreateCheckpointResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.CreateCheckpoint(who, *request); });
+}
+
 }  // namespace loyalty

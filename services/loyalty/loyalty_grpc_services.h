@@ -47,6 +47,9 @@ class AdminGrpcService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* VerifyLedger(grpc::CallbackServerContext* context,
                                          const v1::VerifyLedgerRequest* request,
                                          v1::VerifyLedgerResponse* response) override;
+  grpc::ServerUnaryReactor* CreateCheckpoint(grpc::CallbackServerContext* context,
+                                             const v1::CreateCheckpointRequest* request,
+                                             v1::CreateCheckpointResponse* response) override;
 
  private:
   AdminOperations& ops_;

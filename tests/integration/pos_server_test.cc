@@ -11,6 +11,7 @@
 #include "server/config.h"
 #include "server/loyalty_server.h"
 #include "services/common/fingerprint.h"
+#include "services/loyalty/member_store.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
 
@@ -307,6 +308,37 @@ TEST_F(PosServerTest, HistoryPagesNewestFirst) {
   ASSERT_EQ(page2.entries_size(), 2);
   EXPECT_EQ(page2.entries(1).cause().transaction_id(), "h-0");
   EXPECT_TRUE(page2.next_page_token().empty());
+}
+
+}  // namespace
+}  // namespace loyalty
+
+namespace loyalty {
+namespace {
+
+// A checkpoint taken through the admin API is a backup a second server can
+// start from, with the same balances.
+TEST_F(PosServerTest, CheckpointRestoresIntoAnotherServer) {
+  v1::EventOutcome out;
+  ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{3, 1000}}), &out).ok());
+  v1::CreateCheckpointRequest req;
+  req.set_dir(dir_.Sub("backup"));
+  v1::CreateCheckpointResponse resp;
+  ASSERT_TRUE(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).ok());
+  EXPECT_GE(resp.last_event_seq(), out.event_seq());
+  EXPECT_EQ(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // exists now
+  req.set_dir("relative/path");
+  EXPECT_EQ(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  internal::ServerConfig config;
+  config.set_grpc_listen("127.0.0.1:0");
+  config.set_data_dir(dir_.Sub("backup"));
+  server::ApplyDefaults(config);
+  auto restored = server::LoyaltyServer::Start(config, clock_);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(ReadMember((*restored)->store(), "m-1")->available_points(), 30);
 }
 
 }  // namespace
