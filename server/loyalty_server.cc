@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "base/str_cat.h"
+#include "services/common/status_macros.h"
 
 namespace loyalty::server {
 
@@ -23,15 +24,24 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
 
-  engine::ProgramRules rules;
-  rules.currency = config.program_currency();
-  rules.earn.points_per_major_unit = config.points_per_major_unit();
+  // The initial program applies only to a new data folder; after that the
+  // stored, versioned program rules (AdminService.UpdateProgram changes it).
+  engine::ProgramConfig initial = engine::DefaultProgram(config.program_currency());
+  initial.points_per_major_unit = config.points_per_major_unit();
+  if (config.has_initial_program()) {
+    auto checked = ProgramStore::Check(config.initial_program());
+    if (!checked.ok()) return Annotate(checked.status(), "config initial_program");
+    initial = std::move(*checked);
+  }
+  auto programs = ProgramStore::Open(*s->store_, std::move(initial), clock);
+  if (!programs.ok()) return programs.status();
+  s->programs_ = std::move(*programs);
 
   s->lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
-  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, rules, clock);
-  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, clock);
-  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_);
-  s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->lanes_, clock, rules);
+  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, *s->programs_, clock);
+  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, *s->programs_, clock);
+  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->programs_, clock);
+  s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->lanes_, clock, *s->programs_);
   s->pos_service_ = std::make_unique<pos::PosGrpcService>(*s->pos_ops_, *s->authenticator_);
   s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->authenticator_);
   s->admin_service_ = std::make_unique<AdminGrpcService>(*s->admin_ops_, *s->authenticator_);
@@ -48,6 +58,22 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
   if (s->grpc_server_ == nullptr || s->grpc_port_ == 0) {
     return absl::UnavailableError(loyalty::StrCat("cannot listen on ", config.grpc_listen()));
   }
+  const auto interval = std::chrono::seconds(config.expiry_interval_s() == 0 ? 3600 : config.expiry_interval_s());
+  LoyaltyServer* self = s.get();
+  s->expiry_thread_ = std::thread([self, interval] {
+    std::unique_lock<std::mutex> lock(self->expiry_mu_);
+    while (!self->expiry_cv_.wait_for(lock, interval, [self] { return self->stopping_; })) {
+      auth::Principal scheduler{auth::Role::kAdmin, "expiry-scheduler", "", ""};
+      self->admin_ops_->RunExpiry(scheduler, [](absl::StatusOr<v1::RunExpiryResponse> r) {
+        if (!r.ok()) {
+          LogError(loyalty::StrCat("scheduled expiry: ", r.status().ToString()));
+        } else if (r->members_expired() > 0) {
+          LogInfo(loyalty::StrCat("scheduled expiry: ", r->points_expired(), " points of ",
+                                  r->members_expired(), " members expired"));
+        }
+      });
+    }
+  });
   LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
                           s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(),
                           " credentials, ", config.worker_threads(), " workers on ",
@@ -67,6 +93,12 @@ absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
     // Stops accepting calls; in-flight calls get until the deadline.
     grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
   }
+  {
+    std::lock_guard<std::mutex> lock(expiry_mu_);
+    stopping_ = true;
+  }
+  expiry_cv_.notify_all();
+  if (expiry_thread_.joinable()) expiry_thread_.join();
   if (lanes_) lanes_->Stop();  // Work already handed to the lanes finishes.
   if (!store_) return absl::OkStatus();
   return store_->Close();

@@ -7,7 +7,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -19,6 +22,7 @@
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/loyalty_grpc_services.h"
 #include "services/loyalty/member_operations.h"
+#include "services/loyalty/program_store.h"
 #include "services/pos/ingest.h"
 #include "services/pos/pos_grpc_service.h"
 #include "services/pos/pos_operations.h"
@@ -45,6 +49,7 @@ class LoyaltyServer {
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<pos::Ingest> ingest_;
   std::unique_ptr<pos::PosOperations> pos_ops_;
@@ -54,6 +59,11 @@ class LoyaltyServer {
   std::unique_ptr<MemberGrpcService> member_service_;
   std::unique_ptr<AdminGrpcService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // Runs expiry (and tier/stage refresh) every expiry interval.
+  std::thread expiry_thread_;
+  std::mutex expiry_mu_;
+  std::condition_variable expiry_cv_;
+  bool stopping_ = false;
   int grpc_port_ = 0;
   bool shut_down_ = false;
 };

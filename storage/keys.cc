@@ -61,6 +61,7 @@ const char* CfName(Cf cf) {
     case Cf::kLedger: return "ledger";
     case Cf::kIdentifiers: return "identifiers";
     case Cf::kMeta: return "meta";
+    case Cf::kAudit: return "audit";
     case Cf::kCount: break;
   }
   assert(false && "unknown column family");
@@ -143,6 +144,15 @@ std::string IdentifierKey(IdentifierKind kind, std::string_view value) {
   AppendStr8(&out, value);
   return out;
 }
+
+std::string ProgramVersionKey(uint64_t version) {
+  std::string out = "program/";
+  AppendFixed64(&out, version);
+  return out;
+}
+
+std::string AuditKey(uint64_t version) { return EventKey(version); }
+absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key) { return DecodeEventKey(key); }
 
 uint64_t LedgerEntryId(uint64_t event_seq, uint32_t index_in_event) {
   assert(index_in_event < kMaxLedgerEntriesPerEvent);

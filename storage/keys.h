@@ -15,7 +15,9 @@
 //   CF "members"     member_key     := str8(member_id)
 //   CF "ledger"      ledger_key     := str8(member_id) fixed64(entry_id)
 //   CF "identifiers" identifier_key := kind: uint8 ('c' card | 'p' phone) str8(value)
-//   CF "meta"        meta_key       := ascii name, e.g. "program"
+//   CF "meta"        program_key    := "program/" fixed64(version)   every published program
+//                    "program/current"                               the newest one
+//   CF "audit"       audit_key      := fixed64(version)              who published it, when
 //
 // Values are protobuf messages from proto/loyalty/internal/records.proto.
 //
@@ -40,6 +42,7 @@ enum class Cf : int {
   kLedger,
   kIdentifiers,
   kMeta,
+  kAudit,
   kCount,
 };
 const char* CfName(Cf cf);
@@ -76,6 +79,11 @@ std::string LedgerPrefix(std::string_view member_id);
 absl::StatusOr<LedgerKeyParts> DecodeLedgerKey(std::string_view key);
 
 std::string IdentifierKey(IdentifierKind kind, std::string_view value);
+
+inline constexpr std::string_view kCurrentProgramKey = "program/current";
+std::string ProgramVersionKey(uint64_t version);
+std::string AuditKey(uint64_t version);
+absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);
 
 // Ledger entry ids are derived from the event that wrote them, so they are
 // unique and increasing without a second counter: seq * 16 + index.

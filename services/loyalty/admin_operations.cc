@@ -1,12 +1,16 @@
 #include "services/loyalty/admin_operations.h"
 
 #include <cassert>
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <tuple>
 
 #include "base/str_cat.h"
 #include "loyalty/internal/records.pb.h"
 #include "services/common/fingerprint.h"
 #include "services/common/status_macros.h"
+#include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
 #include "services/pos/validation.h"
 #include "storage/keys.h"
@@ -32,8 +36,8 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
 }  // namespace
 
 AdminOperations::AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock,
-                                 engine::ProgramRules rules)
-    : store_(store), lanes_(lanes), clock_(clock), rules_(std::move(rules)) {}
+                                 ProgramStore& programs)
+    : store_(store), lanes_(lanes), clock_(clock), programs_(programs) {}
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
@@ -79,6 +83,10 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
   member.set_phone(request.phone());
   *member.mutable_enrolled_at() = request.has_enrolled_at() ? request.enrolled_at() : clock_.NowTimestamp();
   member.set_last_event_seq(seq);
+  engine::MemberState state;
+  state.enrolled_at = member.enrolled_at().seconds();
+  state.tier_since = state.stage_since = state.enrolled_at;
+  *member.mutable_engine() = codec::ToProto(state);
   PutMember(writes, member);
 
   internal::EventRecord event;
@@ -134,28 +142,25 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
     if (!entry.ok()) return entry.status();
     v1::AdjustPointsResponse out;
     if (entry->has_value()) *out.mutable_entry() = **entry;
-    *out.mutable_balance() = BalanceOf(member);
+    *out.mutable_balance() = BalanceOf(member, clock_.NowUnixSeconds());
     return out;
   }
   LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
+  const engine::Seconds now = clock_.NowUnixSeconds();
+  engine::MemberState state = codec::FromProto(member.engine());
+  std::vector<engine::Entry> entries;
+  engine::Adjust(*program, state, request.points(), storage::LedgerEntryId(seq, 0), now, entries);
   storage::WriteSet writes;
-  v1::LedgerEntry entry;
-  entry.set_entry_id(storage::LedgerEntryId(seq, 0));
-  entry.set_kind(v1::LEDGER_ENTRY_KIND_ADJUST);
-  entry.set_points(request.points());
-  *entry.mutable_at() = clock_.NowTimestamp();
-  entry.set_reason(request.reason());
-  entry.set_author(who.name);
-  AppendLedgerEntry(member, writes, entry);
-  entry.set_member_id(member.member_id());
-  member.set_last_event_seq(seq);
-  PutMember(writes, member);
+  CommitMemberChanges(member, state, writes, seq, entries,
+                      LedgerCause{clock_.NowTimestamp(), nullptr, request.reason(), who.name});
 
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = clock_.NowTimestamp();
   event.set_member_id(member.member_id());
+  event.set_program_version(program->version);
   event.mutable_adjust()->set_author(who.name);
   *event.mutable_adjust()->mutable_request() = request;
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
@@ -167,34 +172,75 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
 
   v1::AdjustPointsResponse out;
-  *out.mutable_entry() = entry;
-  *out.mutable_balance() = BalanceOf(member);
+  auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member.member_id(), storage::LedgerEntryId(seq, 0)));
+  if (entry.ok() && entry->has_value()) *out.mutable_entry() = **entry;
+  *out.mutable_balance() = BalanceOf(member, now);
   return out;
 }
 
 absl::StatusOr<v1::Program> AdminOperations::GetProgram(const auth::Principal& who) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  v1::Program p;
-  p.set_version(1);
-  p.set_currency(rules_.currency);
-  p.set_points_per_major_unit(rules_.earn.points_per_major_unit);
-  return p;
+  return codec::ToProto(*programs_.Current());
+}
+
+absl::StatusOr<v1::Program> AdminOperations::UpdateProgram(const auth::Principal& who,
+                                                           const v1::UpdateProgramRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  if (!request.has_program()) return pos::FieldError("program", "is required");
+  return programs_.Publish(request.program(), request.expected_version(), who.name);
+}
+
+absl::StatusOr<v1::ListAuditResponse> AdminOperations::ListAudit(const auth::Principal& who,
+                                                                 const v1::ListAuditRequest& request) const {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  return programs_.ListAudit(request.limit());
 }
 
 absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Principal& who) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  const ProgramPtr program = programs_.Current();
+  const engine::Seconds now = clock_.NowUnixSeconds();
   v1::ProgramFigures f;
+  for (size_t i = 0; i < std::max<size_t>(1, program->tiers.size()); ++i) {
+    (*f.mutable_members_per_tier())[engine::TierName(*program, static_cast<int32_t>(i))] = 0;
+  }
+  for (size_t i = 0; i < std::max<size_t>(1, program->stages.size()); ++i) {
+    (*f.mutable_members_per_stage())[engine::StageName(*program, static_cast<int32_t>(i))] = 0;
+  }
+  // (week, from, to) -> members, weeks as days since epoch of their Monday.
+  std::map<std::tuple<int64_t, int32_t, int32_t>, uint64_t> moves;
+  auto clamp_tier = [&](int32_t t) { return std::clamp<int32_t>(t, 0, std::max<int32_t>(0, static_cast<int32_t>(program->tiers.size()) - 1)); };
+  auto clamp_stage = [&](int32_t s) { return std::clamp<int32_t>(s, 0, std::max<int32_t>(0, static_cast<int32_t>(program->stages.size()) - 1)); };
   auto it = store_.NewIterator(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
     if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::DataLossError("unparseable member record");
     }
+    engine::MemberState state = codec::FromProto(m.engine());
+    engine::Refresh(*program, state, now);  // as the member would see it now
+    const engine::Balance b = engine::BalanceAt(state, now);
     f.set_members(f.members() + 1);
-    f.set_liability_points(f.liability_points() + m.available_points() + m.pending_points());
+    f.set_available_points(f.available_points() + b.available);
+    f.set_pending_points(f.pending_points() + b.pending);
+    ++(*f.mutable_members_per_tier())[engine::TierName(*program, clamp_tier(state.tier))];
+    ++(*f.mutable_members_per_stage())[engine::StageName(*program, clamp_stage(state.stage))];
+    for (const auto& change : state.stage_history) {
+      const int64_t day = change.at / engine::kDay;
+      const int64_t monday = day - ((day + 3) % 7);  // 1970-01-01 was a Thursday
+      ++moves[{monday, clamp_stage(change.from), clamp_stage(change.to)}];
+    }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "figures");
+  f.set_liability_points(f.available_points() + f.pending_points());
   f.set_events(store_.LastAllocatedEventSeq());
+  for (const auto& [key, members] : moves) {
+    auto* m = f.add_stage_movements();
+    m->set_week_start(engine::FormatDate(std::get<0>(key) * engine::kDay));
+    m->set_from_stage(engine::StageName(*program, std::get<1>(key)));
+    m->set_to_stage(engine::StageName(*program, std::get<2>(key)));
+    m->set_members(members);
+  }
   return f;
 }
 
@@ -210,13 +256,93 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(const aut
     LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
-    if (sum.points != m.available_points() + m.pending_points() || sum.entries != m.ledger_entries()) {
+    const int64_t engine_total = engine::LedgerTotal(codec::FromProto(m.engine()));
+    if (sum.points != m.ledger_total_points() || sum.points != engine_total ||
+        sum.entries != m.ledger_entries()) {
       out.set_mismatches(out.mismatches() + 1);
       if (out.mismatched_member_ids_size() < 100) out.add_mismatched_member_ids(m.member_id());
     }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "verify ledger");
   return out;
+}
+
+void AdminOperations::RunExpiry(const auth::Principal& who,
+                                std::function<void(absl::StatusOr<v1::RunExpiryResponse>)> done) {
+  if (absl::Status s = auth::RequireAdmin(who); !s.ok()) {
+    done(s);
+    return;
+  }
+  std::vector<std::string> members;
+  auto it = store_.NewIterator(Cf::kMembers);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto id = storage::DecodeMemberKey(std::string_view(it->key().data(), it->key().size()));
+    if (!id.ok()) {
+      done(id.status());
+      return;
+    }
+    members.push_back(std::move(*id));
+  }
+  struct Run {
+    std::mutex mu;
+    v1::RunExpiryResponse totals;
+    absl::Status first_error;
+    size_t outstanding = 0;
+    std::function<void(absl::StatusOr<v1::RunExpiryResponse>)> done;
+  };
+  auto run = std::make_shared<Run>();
+  run->outstanding = members.size();
+  run->done = std::move(done);
+  if (members.empty()) {
+    run->done(run->totals);
+    return;
+  }
+  for (auto& id : members) {
+    lanes_.Post(id, [this, run, id] {
+      absl::StatusOr<int64_t> expired = ExpireMember(id);
+      std::lock_guard<std::mutex> lock(run->mu);
+      run->totals.set_members_checked(run->totals.members_checked() + 1);
+      if (!expired.ok()) {
+        if (run->first_error.ok()) run->first_error = expired.status();
+      } else if (*expired > 0) {
+        run->totals.set_members_expired(run->totals.members_expired() + 1);
+        run->totals.set_points_expired(run->totals.points_expired() + *expired);
+      }
+      if (--run->outstanding == 0) {
+        if (run->first_error.ok()) {
+          run->done(run->totals);
+        } else {
+          run->done(run->first_error);
+        }
+      }
+    });
+  }
+}
+
+absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_id) {
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  const ProgramPtr program = programs_.Current();
+  const engine::Seconds now = clock_.NowUnixSeconds();
+  engine::MemberState state = codec::FromProto(member.engine());
+  const engine::MemberState before = state;
+  std::vector<engine::Entry> entries;
+  engine::Expire(*program, state, now, entries);
+  engine::Refresh(*program, state, now);
+  const bool changed = !entries.empty() || state.tier != before.tier || state.stage != before.stage ||
+                       state.grace_until != before.grace_until;
+  if (!changed) return 0;
+  const uint64_t seq = store_.NextEventSeq();
+  storage::WriteSet writes;
+  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{clock_.NowTimestamp(), nullptr, "expiry", "loyaltyd"});
+  internal::EventRecord event;
+  event.set_seq(seq);
+  *event.mutable_received_at() = clock_.NowTimestamp();
+  event.set_member_id(member_id);
+  event.set_program_version(program->version);
+  event.mutable_expire();
+  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
+  return entries.empty() ? 0 : -entries[0].points;
 }
 
 absl::StatusOr<v1::CreateCheckpointResponse> AdminOperations::CreateCheckpoint(

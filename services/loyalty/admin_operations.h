@@ -11,7 +11,7 @@
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
 #include "services/common/lanes.h"
-#include "services/loyalty/engine/earn.h"
+#include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -20,8 +20,7 @@ inline constexpr int64_t kMaxAdjustPoints = 1'000'000;
 
 class AdminOperations {
  public:
-  AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock,
-                  engine::ProgramRules rules);
+  AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock, ProgramStore& programs);
 
   absl::StatusOr<v1::EnrollMemberResponse> EnrollMember(const auth::Principal& who,
                                                         const v1::EnrollMemberRequest& request);
@@ -29,6 +28,13 @@ class AdminOperations {
   void AdjustPoints(const auth::Principal& who, const v1::AdjustPointsRequest& request,
                     std::function<void(absl::StatusOr<v1::AdjustPointsResponse>)> done);
   absl::StatusOr<v1::Program> GetProgram(const auth::Principal& who) const;
+  absl::StatusOr<v1::Program> UpdateProgram(const auth::Principal& who,
+                                            const v1::UpdateProgramRequest& request);
+  absl::StatusOr<v1::ListAuditResponse> ListAudit(const auth::Principal& who,
+                                                  const v1::ListAuditRequest& request) const;
+  // Expires due points and refreshes tier and stage of every member, each on
+  // its lane; `done` gets the totals. Also run by the server on a schedule.
+  void RunExpiry(const auth::Principal& who, std::function<void(absl::StatusOr<v1::RunExpiryResponse>)> done);
   absl::StatusOr<v1::ProgramFigures> GetFigures(const auth::Principal& who) const;
   absl::StatusOr<v1::VerifyLedgerResponse> VerifyLedger(const auth::Principal& who) const;
   absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpoint(
@@ -37,11 +43,13 @@ class AdminOperations {
  private:
   absl::StatusOr<v1::AdjustPointsResponse> ApplyAdjustment(const auth::Principal& who,
                                                           const v1::AdjustPointsRequest& request);
+  // Expires and refreshes one member; writes an event only if anything changed.
+  absl::StatusOr<int64_t> ExpireMember(const std::string& member_id);
 
   storage::Store& store_;
   Lanes& lanes_;
   const Clock& clock_;
-  const engine::ProgramRules rules_;
+  ProgramStore& programs_;
   // Enrollment claims identifiers (card, phone) that must stay unique across
   // members; it is rare, so one mutex serialises it.
   std::mutex enroll_mu_;

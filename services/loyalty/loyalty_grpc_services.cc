@@ -86,4 +86,33 @@ grpc::ServerUnaryReactor* AdminGrpcService::CreateCheckpoint(
                [&](const auth::Principal& who) { return ops_.CreateCheckpoint(who, *request); });
 }
 
+grpc::ServerUnaryReactor* AdminGrpcService::UpdateProgram(grpc::CallbackServerContext* context,
+                                                          const v1::UpdateProgramRequest* request,
+                                                          v1::Program* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.UpdateProgram(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::ListAudit(grpc::CallbackServerContext* context,
+                                                      const v1::ListAuditRequest* request,
+                                                      v1::ListAuditResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.ListAudit(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::RunExpiry(grpc::CallbackServerContext* context,
+                                                      const v1::RunExpiryRequest* request,
+                                                      v1::RunExpiryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  ops_.RunExpiry(*who, [reactor, response](absl::StatusOr<v1::RunExpiryResponse> r) {
+    FinishUnary(reactor, response, std::move(r));
+  });
+  return reactor;
+}
+
 }  // namespace loyalty

@@ -50,6 +50,15 @@ class AdminGrpcService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* CreateCheckpoint(grpc::CallbackServerContext* context,
                                              const v1::CreateCheckpointRequest* request,
                                              v1::CreateCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateProgram(grpc::CallbackServerContext* context,
+                                          const v1::UpdateProgramRequest* request,
+                                          v1::Program* response) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* context,
+                                      const v1::ListAuditRequest* request,
+                                      v1::ListAuditResponse* response) override;
+  grpc::ServerUnaryReactor* RunExpiry(grpc::CallbackServerContext* context,
+                                      const v1::RunExpiryRequest* request,
+                                      v1::RunExpiryResponse* response) override;
 
  private:
   AdminOperations& ops_;

@@ -4,6 +4,7 @@
 
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
 #include "services/pos/validation.h"
 #include "storage/keys.h"
@@ -15,12 +16,36 @@ absl::StatusOr<v1::MemberView> MemberOperations::GetMember(const auth::Principal
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  return ViewOf(member, *programs_.Current(), clock_.NowUnixSeconds());
+}
+
+v1::MemberView ViewOf(const internal::MemberRecord& member, const engine::ProgramConfig& program,
+                      engine::Seconds now) {
+  engine::MemberState state = codec::FromProto(member.engine());
+  engine::Refresh(program, state, now);
+  const engine::Balance balance = engine::BalanceAt(state, now);
   v1::MemberView view;
   view.set_member_id(member.member_id());
   view.set_display_name(member.display_name());
-  *view.mutable_balance() = BalanceOf(member);
+  view.mutable_balance()->set_available_points(balance.available);
+  view.mutable_balance()->set_pending_points(balance.pending);
   *view.mutable_enrolled_at() = member.enrolled_at();
   view.set_last_event_seq(member.last_event_seq());
+
+  const engine::TierProgress tier = engine::TierProgressAt(program, state, now);
+  auto* t = view.mutable_tier();
+  t->set_current_tier(tier.current);
+  t->set_next_tier(tier.keeping ? tier.current : tier.next);
+  t->set_spend_needed_minor(tier.spend_needed_minor);
+  t->set_visits_needed(tier.visits_needed);
+  if (tier.by != 0) t->mutable_by()->set_seconds(tier.by);
+  t->set_message(tier.message);
+
+  const engine::StageProgress stage = engine::StageProgressAt(program, state, now);
+  auto* st = view.mutable_stage();
+  st->set_current_stage(stage.current);
+  st->set_next_stage(stage.next);
+  st->set_next_step(stage.next_step);
   return view;
 }
 

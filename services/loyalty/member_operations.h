@@ -4,8 +4,11 @@
 #pragma once
 
 #include "absl/status/statusor.h"
+#include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/member.pb.h"
 #include "services/auth/auth.h"
+#include "services/common/clock.h"
+#include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -15,7 +18,8 @@ inline constexpr uint32_t kMaxHistoryPageSize = 500;
 
 class MemberOperations {
  public:
-  explicit MemberOperations(const storage::Store& store) : store_(store) {}
+  MemberOperations(const storage::Store& store, const ProgramStore& programs, const Clock& clock)
+      : store_(store), programs_(programs), clock_(clock) {}
 
   absl::StatusOr<v1::MemberView> GetMember(const auth::Principal& who,
                                            const v1::GetMemberRequest& request) const;
@@ -25,6 +29,13 @@ class MemberOperations {
 
  private:
   const storage::Store& store_;
+  const ProgramStore& programs_;
+  const Clock& clock_;
 };
+
+// The member as they see it at `now`: balance, tier and progress, stage and
+// next step. Tier and stage are refreshed for `now` (not stored).
+v1::MemberView ViewOf(const internal::MemberRecord& member, const engine::ProgramConfig& program,
+                      engine::Seconds now);
 
 }  // namespace loyalty

@@ -3,6 +3,7 @@
 #include <cassert>
 
 #include "base/str_cat.h"
+#include "services/loyalty/codec.h"
 #include "storage/keys.h"
 
 namespace loyalty {
@@ -55,21 +56,51 @@ void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member) 
   writes.Put(Cf::kMembers, storage::MemberKey(member.member_id()), member);
 }
 
-void AppendLedgerEntry(internal::MemberRecord& member, storage::WriteSet& writes,
-                       v1::LedgerEntry entry) {
-  assert(entry.entry_id() != 0);
-  assert(entry.kind() != v1::LEDGER_ENTRY_KIND_UNSPECIFIED);
-  entry.set_member_id(member.member_id());
-  member.set_available_points(member.available_points() + entry.points());
-  member.set_ledger_entries(member.ledger_entries() + 1);
-  writes.Put(Cf::kLedger, storage::LedgerKey(member.member_id(), entry.entry_id()), entry);
+v1::LedgerEntryKind ToLedgerKind(engine::EntryKind kind) {
+  switch (kind) {
+    case engine::EntryKind::kEarn: return v1::LEDGER_ENTRY_KIND_EARN;
+    case engine::EntryKind::kReverse: return v1::LEDGER_ENTRY_KIND_REVERSE;
+    case engine::EntryKind::kRedeem: return v1::LEDGER_ENTRY_KIND_REDEEM;
+    case engine::EntryKind::kExpire: return v1::LEDGER_ENTRY_KIND_EXPIRE;
+    case engine::EntryKind::kAdjust: return v1::LEDGER_ENTRY_KIND_ADJUST;
+  }
+  assert(false && "unknown entry kind");
+  return v1::LEDGER_ENTRY_KIND_UNSPECIFIED;
 }
 
-v1::Balance BalanceOf(const internal::MemberRecord& member) {
-  v1::Balance b;
-  b.set_available_points(member.available_points());
-  b.set_pending_points(member.pending_points());
-  return b;
+void CommitMemberChanges(internal::MemberRecord& member, const engine::MemberState& state,
+                         storage::WriteSet& writes, uint64_t seq,
+                         const std::vector<engine::Entry>& entries, const LedgerCause& cause) {
+  assert(!member.member_id().empty());
+  assert(entries.size() <= storage::kMaxLedgerEntriesPerEvent);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    v1::LedgerEntry entry;
+    entry.set_entry_id(storage::LedgerEntryId(seq, static_cast<uint32_t>(i)));
+    entry.set_member_id(member.member_id());
+    entry.set_kind(ToLedgerKind(entries[i].kind));
+    entry.set_points(entries[i].points);
+    *entry.mutable_at() = cause.at;
+    if (cause.ref != nullptr) *entry.mutable_cause() = *cause.ref;
+    entry.set_reason(cause.reason);
+    entry.set_author(cause.author);
+    writes.Put(Cf::kLedger, storage::LedgerKey(member.member_id(), entry.entry_id()), entry);
+    member.set_ledger_total_points(member.ledger_total_points() + entries[i].points);
+    member.set_ledger_entries(member.ledger_entries() + 1);
+  }
+  *member.mutable_engine() = codec::ToProto(state);
+  member.set_last_event_seq(seq);
+  // The record's total and the engine's batches must agree before we write.
+  assert(member.ledger_total_points() == engine::LedgerTotal(state));
+  PutMember(writes, member);
+}
+
+v1::Balance BalanceOf(const internal::MemberRecord& member, engine::Seconds now) {
+  const engine::Balance b = engine::BalanceAt(codec::FromProto(member.engine()), now);
+  v1::Balance out;
+  out.set_available_points(b.available);
+  out.set_pending_points(b.pending);
+  assert(b.total() == member.ledger_total_points());
+  return out;
 }
 
 absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_view member_id) {

@@ -2,9 +2,10 @@
 // on top of storage::Store. Shared by terminal ingest and the member and
 // admin services, so there is one way to move points.
 //
-// Invariant: a MemberRecord's available + pending points equal the sum of
-// the points of its ledger entries. AppendLedgerEntry is the only code that
-// changes a balance, and it writes the entry in the same WriteSet.
+// Invariants: a MemberRecord's ledger_total_points equals the sum of its
+// ledger entries and the engine state's remaining points minus debt.
+// CommitMemberChanges is the only code that changes points, and it writes the
+// entries and the record in the same WriteSet.
 #pragma once
 
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/common.pb.h"
+#include "services/loyalty/engine/engine.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -28,12 +30,25 @@ absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
 
 void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member);
 
-// Adds `entry` (entry_id, kind, points set by the caller) to the member's
-// ledger in `writes` and applies it to `member`'s balance.
-void AppendLedgerEntry(internal::MemberRecord& member, storage::WriteSet& writes,
-                       v1::LedgerEntry entry);
+// What caused a set of ledger entries.
+struct LedgerCause {
+  google::protobuf::Timestamp at;     // business time
+  const v1::TransactionRef* ref = nullptr;
+  std::string reason;                 // adjustments
+  std::string author;
+};
 
-v1::Balance BalanceOf(const internal::MemberRecord& member);
+// Writes `entries` (produced by the engine for event `seq`) as ledger
+// entries, stores `state` in the member's record, and puts the record; all
+// into `writes`.
+void CommitMemberChanges(internal::MemberRecord& member, const engine::MemberState& state,
+                         storage::WriteSet& writes, uint64_t seq,
+                         const std::vector<engine::Entry>& entries, const LedgerCause& cause);
+
+// The member's balance at `now` (pending points become available with time).
+v1::Balance BalanceOf(const internal::MemberRecord& member, engine::Seconds now);
+
+v1::LedgerEntryKind ToLedgerKind(engine::EntryKind kind);
 
 // Sum of the member's ledger entries, read from storage (for verification).
 struct LedgerSum {

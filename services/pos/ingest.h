@@ -22,7 +22,8 @@
 #include "loyalty/v1/pos.pb.h"
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
-#include "services/loyalty/engine/earn.h"
+#include "services/loyalty/member_store.h"
+#include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
 namespace loyalty::pos {
@@ -34,7 +35,7 @@ struct Applied {
 
 class Ingest {
  public:
-  Ingest(storage::Store& store, engine::ProgramRules rules, const Clock& clock);
+  Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock);
 
   // `member_id` is the resolved member, empty for an anonymous sale.
   absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
@@ -49,8 +50,6 @@ class Ingest {
   absl::StatusOr<std::string> OrderingKeyOfRecordedSale(const v1::TransactionRef& original,
                                                         std::string_view field) const;
 
-  const engine::ProgramRules& rules() const { return rules_; }
-
  private:
   // The first answer if `txn_key` was recorded with the same fingerprint,
   // ALREADY_EXISTS if with another, nullopt if not recorded.
@@ -60,13 +59,21 @@ class Ingest {
                                                     storage::Durability durability);
   absl::StatusOr<internal::SaleState> ReadSaleState(const v1::TransactionRef& original,
                                                     std::string_view field) const;
-  // Writes the event, idempotency and member records and commits.
+  // Applies a return or void (`apply`) to the recorded sale `original`.
+  template <class Event, class ApplyFn>
+  absl::StatusOr<Applied> ApplyToRecordedSale(const Event& event, const char* tag,
+                                              const char* field, ApplyFn apply,
+                                              storage::Durability durability);
+  // Adds the member's changes and the event, idempotency and sale records to
+  // `writes`, and commits.
   absl::StatusOr<Applied> Commit(internal::EventRecord event, const std::string& txn_key,
                                  const std::string& fingerprint, v1::EventOutcome outcome,
+                                 internal::MemberRecord* member, const engine::MemberState* state,
+                                 const std::vector<engine::Entry>& entries, const LedgerCause& cause,
                                  storage::WriteSet& writes, storage::Durability durability);
 
   storage::Store& store_;
-  const engine::ProgramRules rules_;
+  const ProgramStore& programs_;
   const Clock& clock_;
   KeyLocks txn_locks_;
 };

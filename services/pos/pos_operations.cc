@@ -8,6 +8,7 @@
 
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/loyalty/member_operations.h"
 #include "services/loyalty/member_store.h"
 #include "services/pos/validation.h"
 
@@ -35,8 +36,8 @@ int PhaseOf(const v1::BacklogEvent& e) {
 }  // namespace
 
 PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store,
-                             const Clock& clock)
-    : ingest_(ingest), lanes_(lanes), store_(store), clock_(clock) {}
+                             const ProgramStore& programs, const Clock& clock)
+    : ingest_(ingest), lanes_(lanes), store_(store), programs_(programs), clock_(clock) {}
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Principal& who,
                                                                const v1::Sale& sale) {
@@ -214,7 +215,10 @@ absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(
   v1::MemberSummary out;
   out.set_member_id(member.member_id());
   out.set_display_name(member.display_name());
-  *out.mutable_balance() = BalanceOf(member);
+  const v1::MemberView view = ViewOf(member, *programs_.Current(), clock_.NowUnixSeconds());
+  *out.mutable_balance() = view.balance();
+  out.set_tier(view.tier().current_tier());
+  out.set_stage(view.stage().current_stage());
   return out;
 }
 

@@ -29,7 +29,8 @@ class PosOperations {
  public:
   using Done = std::function<void(absl::StatusOr<Applied>)>;
 
-  PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Clock& clock);
+  PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const ProgramStore& programs,
+                const Clock& clock);
 
   void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
   void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
@@ -56,6 +57,7 @@ class PosOperations {
   Ingest& ingest_;
   Lanes& lanes_;
   storage::Store& store_;
+  const ProgramStore& programs_;
   const Clock& clock_;
 };
 

@@ -143,7 +143,8 @@ class CrashTest:
         creds = [lp.Credential("admin", lp.ROLE_ADMIN, ADMIN_TOKEN),
                  lp.Credential("store-1/tills", lp.ROLE_TERMINAL, TERMINAL_TOKEN, store_id=STORE)]
         self.server = lp.LoyaltydProcess(args.binary, os.path.join(self.work, "data"),
-                                         lp.free_port(), creds, work_dir=self.work)
+                                         lp.free_port(), creds, work_dir=self.work,
+                                         extra_config=lp.BASE_RULE_PROGRAM)
         self.members = []           # (member_id, card_number)
         self.acks = []              # every Ack, all clients
         self.acks_lock = threading.Lock()

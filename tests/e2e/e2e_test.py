@@ -137,7 +137,8 @@ class ServerTestCase(unittest.TestCase):
         work = tempfile.mkdtemp(prefix=f"loyaltyd-e2e-{cls.__name__}-")
         TEMP_DIRS.append(work)
         cls.server = lp.LoyaltydProcess(ARGS.binary, os.path.join(work, "data"), lp.free_port(),
-                                        CREDENTIALS, work_dir=work)
+                                        CREDENTIALS, work_dir=work,
+                                        extra_config=lp.BASE_RULE_PROGRAM)
         try:
             cls.server.start()
         except Exception:

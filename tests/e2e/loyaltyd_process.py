@@ -48,6 +48,19 @@ HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 HEALTH_SERVING = b"\x08\x01"
 
 
+# A program with only the base rule (1 point per 1.00 EUR, per line, rounded
+# down; no tiers, stages or expiry), so tests can compute what a sale earns.
+BASE_RULE_PROGRAM = """
+initial_program {
+  currency: "EUR"
+  minor_units_per_major: 100
+  points_per_major_unit: 1
+  tier_window_days: 365
+  stage_window_days: 365
+}
+"""
+
+
 def add_common_args(parser):
     """Adds --binary and --stubs, the arguments of every e2e program."""
     parser.add_argument("--binary", required=True, help="path to the loyaltyd binary")

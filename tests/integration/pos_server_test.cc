@@ -11,7 +11,9 @@
 #include "server/config.h"
 #include "server/loyalty_server.h"
 #include "services/common/fingerprint.h"
+#include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
+#include "tests/support/programs.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
 
@@ -41,6 +43,7 @@ class PosServerTest : public ::testing::Test {
     AddCredential(config, kTerminal2, internal::ROLE_TERMINAL, "store-2", "");
     AddCredential(config, kMember1, internal::ROLE_MEMBER, "", "m-1");
     AddCredential(config, kAdmin, internal::ROLE_ADMIN, "", "");
+    *config.mutable_initial_program() = codec::ToProto(loyalty::testing::PlainProgram());
     server::ApplyDefaults(config);
     auto server = server::LoyaltyServer::Start(config, clock_);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -338,7 +341,7 @@ TEST_F(PosServerTest, CheckpointRestoresIntoAnotherServer) {
   server::ApplyDefaults(config);
   auto restored = server::LoyaltyServer::Start(config, clock_);
   ASSERT_TRUE(restored.ok()) << restored.status();
-  EXPECT_EQ(ReadMember((*restored)->store(), "m-1")->available_points(), 30);
+  EXPECT_EQ(ReadMember((*restored)->store(), "m-1")->ledger_total_points(), 30);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "services/loyalty/admin_operations.h"
+#include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
+#include "tests/support/programs.h"
 #include "storage/keys.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
@@ -26,26 +28,29 @@ class IngestTest : public ::testing::Test {
     auto store = storage::Store::Open({.path = dir_.Sub("db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    ingest_ = std::make_unique<Ingest>(*store_, engine::ProgramRules{}, clock_);
+    programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
+    ingest_ = std::make_unique<Ingest>(*store_, *programs_, clock_);
     Lanes lanes(1, 1);
-    AdminOperations admin(*store_, lanes, clock_, engine::ProgramRules{});
+    AdminOperations admin(*store_, lanes, clock_, *programs_);
     v1::EnrollMemberRequest r;
     r.set_member_id("m-1");
     ASSERT_TRUE(admin.EnrollMember({auth::Role::kAdmin, "test", "", ""}, r).ok());
   }
 
-  int64_t Balance() { return ReadMember(*store_, "m-1")->available_points(); }
+  int64_t Balance() { return BalanceOf(*ReadMember(*store_, "m-1"), clock_.NowUnixSeconds()).available_points(); }
   void ExpectLedgerMatchesBalance() {
     auto sum = SumLedger(*store_, "m-1");
     ASSERT_TRUE(sum.ok());
     auto member = ReadMember(*store_, "m-1");
-    EXPECT_EQ(sum->points, member->available_points() + member->pending_points());
+    EXPECT_EQ(sum->points, member->ledger_total_points());
+    EXPECT_EQ(sum->points, engine::LedgerTotal(codec::FromProto(member->engine())));
     EXPECT_EQ(sum->entries, member->ledger_entries());
   }
 
   loyalty::testing::TempDir dir_;
   ManualClock clock_{kNow};
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Ingest> ingest_;
 };
 
@@ -138,7 +143,7 @@ TEST_F(IngestTest, VoidReversesTheRemainderOnce) {
 TEST_F(IngestTest, ReturnAfterSpendingGoesNegative) {
   ASSERT_TRUE(ingest_->ApplySale(MakeSale("tx-1", "m-1", {{1, 5000}}), "m-1", Durability::kSynced).ok());
   Lanes lanes(1, 1);
-  AdminOperations admin(*store_, lanes, clock_, engine::ProgramRules{});
+  AdminOperations admin(*store_, lanes, clock_, *programs_);
   v1::AdjustPointsRequest spend;
   spend.set_member_id("m-1");
   spend.set_points(-40);
@@ -165,9 +170,11 @@ TEST_F(IngestTest, SequenceContinuesAfterReopen) {
   auto first = ingest_->ApplySale(MakeSale("tx-1", "m-1", {{1, 100}}), "m-1", Durability::kSynced);
   ASSERT_TRUE(first.ok());
   ingest_.reset();
+  programs_.reset();
   ASSERT_TRUE(store_->Close().ok());
   store_ = std::move(*storage::Store::Open({.path = dir_.Sub("db")}));
-  ingest_ = std::make_unique<Ingest>(*store_, engine::ProgramRules{}, clock_);
+  programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
+  ingest_ = std::make_unique<Ingest>(*store_, *programs_, clock_);
   auto second = ingest_->ApplySale(MakeSale("tx-2", "m-1", {{1, 100}}), "m-1", Durability::kSynced);
   ASSERT_TRUE(second.ok());
   EXPECT_GT(second->outcome.event_seq(), first->outcome.event_seq());
@@ -180,7 +187,7 @@ TEST_F(IngestTest, CheckpointOpensWithTheSameState) {
   ASSERT_TRUE(store_->Checkpoint(dir_.Sub("backup")).ok());
   auto copy = storage::Store::Open({.path = dir_.Sub("backup"), .create_if_missing = false});
   ASSERT_TRUE(copy.ok()) << copy.status();
-  EXPECT_EQ(ReadMember(**copy, "m-1")->available_points(), 7);
+  EXPECT_EQ(ReadMember(**copy, "m-1")->ledger_total_points(), 7);
 }
 
 }  // namespace

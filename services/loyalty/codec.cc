@@ -1,0 +1,167 @@
+#include "services/loyalty/codec.h"
+
+namespace loyalty::codec {
+namespace {
+
+engine::Seconds Secs(const google::protobuf::Timestamp& t) { return t.seconds(); }
+google::protobuf::Timestamp Stamp(engine::Seconds s) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(s);
+  return t;
+}
+std::vector<std::string> Strings(const google::protobuf::RepeatedPtrField<std::string>& r) {
+  return {r.begin(), r.end()};
+}
+void PutStrings(const std::vector<std::string>& v, google::protobuf::RepeatedPtrField<std::string>* r) {
+  for (const auto& s : v) *r->Add() = s;
+}
+
+}  // namespace
+
+engine::MemberState FromProto(const internal::MemberEngineState& p) {
+  engine::MemberState s;
+  s.enrolled_at = p.enrolled_at();
+  for (const auto& b : p.batches()) {
+    s.batches.push_back({b.id(), b.earned_at(), b.available_at(), b.expires_at(), b.points(), b.remaining()});
+  }
+  s.debt = p.debt();
+  for (const auto& c : p.credits()) s.credits.push_back({c.day(), c.spend_minor(), c.visits()});
+  s.tier = p.tier();
+  s.tier_since = p.tier_since();
+  s.grace_until = p.grace_until();
+  s.stage = p.stage();
+  s.stage_since = p.stage_since();
+  for (const auto& h : p.stage_history()) s.stage_history.push_back({h.from(), h.to(), h.at()});
+  s.first_visit_at = p.first_visit_at();
+  s.last_visit_at = p.last_visit_at();
+  for (const auto& c : p.categories()) s.categories.push_back({c.category(), c.last_at(), c.spend_minor()});
+  s.engagements = p.engagements();
+  s.cap_month = p.cap_month();
+  s.cap_points = p.cap_points();
+  return s;
+}
+
+internal::MemberEngineState ToProto(const engine::MemberState& s) {
+  internal::MemberEngineState p;
+  p.set_enrolled_at(s.enrolled_at);
+  for (const auto& b : s.batches) {
+    auto* o = p.add_batches();
+    o->set_id(b.id);
+    o->set_earned_at(b.earned_at);
+    o->set_available_at(b.available_at);
+    o->set_expires_at(b.expires_at);
+    o->set_points(b.points);
+    o->set_remaining(b.remaining);
+  }
+  p.set_debt(s.debt);
+  for (const auto& c : s.credits) {
+    auto* o = p.add_credits();
+    o->set_day(c.day);
+    o->set_spend_minor(c.spend_minor);
+    o->set_visits(c.visits);
+  }
+  p.set_tier(s.tier);
+  p.set_tier_since(s.tier_since);
+  p.set_grace_until(s.grace_until);
+  p.set_stage(s.stage);
+  p.set_stage_since(s.stage_since);
+  for (const auto& h : s.stage_history) {
+    auto* o = p.add_stage_history();
+    o->set_from(h.from);
+    o->set_to(h.to);
+    o->set_at(h.at);
+  }
+  p.set_first_visit_at(s.first_visit_at);
+  p.set_last_visit_at(s.last_visit_at);
+  for (const auto& c : s.categories) {
+    auto* o = p.add_categories();
+    o->set_category(c.category);
+    o->set_last_at(c.last_at);
+    o->set_spend_minor(c.spend_minor);
+  }
+  p.set_engagements(s.engagements);
+  p.set_cap_month(s.cap_month);
+  p.set_cap_points(s.cap_points);
+  return p;
+}
+
+engine::ProgramConfig FromProto(const v1::Program& p) {
+  engine::ProgramConfig c;
+  c.version = p.version();
+  c.currency = p.currency();
+  c.minor_units_per_major = p.minor_units_per_major() == 0 ? 100 : p.minor_units_per_major();
+  c.points_per_major_unit = p.points_per_major_unit();
+  for (const auto& m : p.category_multipliers()) c.category_multipliers.push_back({m.category(), m.multiplier_pct()});
+  c.excluded_categories = Strings(p.excluded_categories());
+  c.excluded_skus = Strings(p.excluded_skus());
+  for (const auto& pr : p.promotions()) {
+    c.promotions.push_back({pr.id(), pr.name(), Secs(pr.starts_at()), Secs(pr.ends_at()), Strings(pr.stores()),
+                            Strings(pr.categories()), pr.multiplier_pct()});
+  }
+  c.max_points_per_month = p.max_points_per_month();
+  c.pending_days = p.pending_days();
+  c.expiry_days = p.expiry_days();
+  for (const auto& t : p.tiers()) {
+    c.tiers.push_back({t.name(), t.min_spend_minor(), t.min_visits(), t.earn_multiplier_pct(), Strings(t.perks())});
+  }
+  c.tier_window_days = p.tier_window_days();
+  c.tier_grace_days = p.tier_grace_days();
+  for (const auto& s : p.stages()) {
+    c.stages.push_back({s.name(), s.min_visits(), s.min_spend_minor(), s.min_tenure_days(), s.min_categories(),
+                        s.max_days_since_visit(), s.min_engagements()});
+  }
+  c.stage_window_days = p.stage_window_days();
+  return c;
+}
+
+v1::Program ToProto(const engine::ProgramConfig& c) {
+  v1::Program p;
+  p.set_version(c.version);
+  p.set_currency(c.currency);
+  p.set_minor_units_per_major(c.minor_units_per_major);
+  p.set_points_per_major_unit(c.points_per_major_unit);
+  for (const auto& m : c.category_multipliers) {
+    auto* o = p.add_category_multipliers();
+    o->set_category(m.category);
+    o->set_multiplier_pct(m.multiplier_pct);
+  }
+  PutStrings(c.excluded_categories, p.mutable_excluded_categories());
+  PutStrings(c.excluded_skus, p.mutable_excluded_skus());
+  for (const auto& pr : c.promotions) {
+    auto* o = p.add_promotions();
+    o->set_id(pr.id);
+    o->set_name(pr.name);
+    *o->mutable_starts_at() = Stamp(pr.starts_at);
+    *o->mutable_ends_at() = Stamp(pr.ends_at);
+    PutStrings(pr.stores, o->mutable_stores());
+    PutStrings(pr.categories, o->mutable_categories());
+    o->set_multiplier_pct(pr.multiplier_pct);
+  }
+  p.set_max_points_per_month(c.max_points_per_month);
+  p.set_pending_days(c.pending_days);
+  p.set_expiry_days(c.expiry_days);
+  for (const auto& t : c.tiers) {
+    auto* o = p.add_tiers();
+    o->set_name(t.name);
+    o->set_min_spend_minor(t.min_spend_minor);
+    o->set_min_visits(t.min_visits);
+    o->set_earn_multiplier_pct(t.earn_multiplier_pct);
+    PutStrings(t.perks, o->mutable_perks());
+  }
+  p.set_tier_window_days(c.tier_window_days);
+  p.set_tier_grace_days(c.tier_grace_days);
+  for (const auto& s : c.stages) {
+    auto* o = p.add_stages();
+    o->set_name(s.name);
+    o->set_min_visits(s.min_visits);
+    o->set_min_spend_minor(s.min_spend_minor);
+    o->set_min_tenure_days(s.min_tenure_days);
+    o->set_min_categories(s.min_categories);
+    o->set_max_days_since_visit(s.max_days_since_visit);
+    o->set_min_engagements(s.min_engagements);
+  }
+  p.set_stage_window_days(c.stage_window_days);
+  return p;
+}
+
+}  // namespace loyalty::codec

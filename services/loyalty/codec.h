@@ -1,0 +1,19 @@
+// services/loyalty/codec.h: converts between the engine's plain values and
+// their protobuf forms (stored records and the admin contract). Field by
+// field, nothing else: the engine itself never sees a protobuf.
+#pragma once
+
+#include "loyalty/internal/records.pb.h"
+#include "loyalty/v1/admin.pb.h"
+#include "services/loyalty/engine/member.h"
+#include "services/loyalty/engine/program.h"
+
+namespace loyalty::codec {
+
+engine::MemberState FromProto(const internal::MemberEngineState& p);
+internal::MemberEngineState ToProto(const engine::MemberState& s);
+
+engine::ProgramConfig FromProto(const v1::Program& p);
+v1::Program ToProto(const engine::ProgramConfig& c);
+
+}  // namespace loyalty::codec

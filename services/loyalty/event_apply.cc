@@ -1,0 +1,143 @@
+#include "services/loyalty/event_apply.h"
+
+#include <cassert>
+
+#include "base/str_cat.h"
+#include "storage/keys.h"
+
+namespace loyalty {
+
+std::string RefText(const v1::TransactionRef& ref) {
+  return loyalty::StrCat(ref.store_id(), "/", ref.terminal_id(), "/", ref.transaction_id());
+}
+
+absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engine::MemberState* member,
+                            internal::SaleState* state, v1::EventOutcome* outcome,
+                            std::vector<engine::Entry>* entries) {
+  if (member != nullptr && sale.currency() != ctx.program.currency) {
+    return absl::InvalidArgumentError(loyalty::StrCat("sale.currency: the program runs in ",
+                                                      ctx.program.currency, ", got ", sale.currency()));
+  }
+  engine::SaleInput input;
+  input.store_id = sale.ref().store_id();
+  input.occurred_at = sale.occurred_at().seconds();
+  int64_t net_total = 0;
+  for (const auto& line : sale.lines()) {
+    const int64_t net = engine::LineNetMinor(line.quantity(), line.unit_price_minor(), line.discount_minor());
+    input.lines.push_back({line.sku(), line.category(), line.quantity(), net});
+    net_total += net;
+  }
+  assert(net_total == sale.total_minor());
+
+  const uint64_t batch_id = storage::LedgerEntryId(ctx.seq, 0);
+  engine::SaleEarn earn;
+  if (member != nullptr) {
+    earn = engine::RecordSale(ctx.program, *member, input, batch_id, ctx.now, *entries);
+  } else {
+    earn.lines.resize(input.lines.size());  // anonymous: nothing earned (until claimed)
+  }
+  assert(earn.lines.size() == input.lines.size());
+
+  state->Clear();
+  state->set_event_seq(ctx.seq);
+  state->set_batch_id(batch_id);
+  state->set_currency(sale.currency());
+  *state->mutable_occurred_at() = sale.occurred_at();
+  for (size_t i = 0; i < input.lines.size(); ++i) {
+    auto* ls = state->add_lines();
+    ls->set_quantity(input.lines[i].quantity);
+    ls->set_net_minor(input.lines[i].net_minor);
+    ls->set_points(earn.lines[i].points);
+    ls->set_credit_minor(member != nullptr ? earn.lines[i].credit_minor : 0);
+  }
+  outcome->set_event_seq(ctx.seq);
+  outcome->set_kind(v1::EVENT_KIND_SALE);
+  outcome->set_points_earned(earn.points);
+  outcome->set_net_amount_minor(net_total);
+  outcome->set_currency(sale.currency());
+  return absl::OkStatus();
+}
+
+absl::Status ApplyReturnEvent(const ApplyContext& ctx, const v1::Return& ret, internal::SaleState& sale,
+                              engine::MemberState* member, v1::EventOutcome* outcome,
+                              std::vector<engine::Entry>* entries) {
+  if (sale.voided()) {
+    return absl::FailedPreconditionError(
+        loyalty::StrCat("return.original: sale ", RefText(ret.original()), " was voided"));
+  }
+  // Check every line before changing any.
+  for (int i = 0; i < ret.lines_size(); ++i) {
+    const auto& rl = ret.lines(i);
+    if (rl.line_index() >= static_cast<uint32_t>(sale.lines_size())) {
+      return absl::InvalidArgumentError(loyalty::StrCat("return.lines[", i, "].line_index: the sale has only ",
+                                                        sale.lines_size(), " lines, got ", rl.line_index()));
+    }
+    const auto& line = sale.lines(static_cast<int>(rl.line_index()));
+    const int32_t remaining = line.quantity() - line.returned_quantity();
+    if (rl.quantity() > remaining) {
+      return absl::FailedPreconditionError(loyalty::StrCat(
+          "return.lines[", i, "].quantity: only ", remaining, " of ", line.quantity(), " units of line ",
+          rl.line_index(), " remain unreturned, got ", rl.quantity()));
+    }
+  }
+  int64_t points = 0, value = 0, credit = 0;
+  for (const auto& rl : ret.lines()) {
+    auto* line = sale.mutable_lines(static_cast<int>(rl.line_index()));
+    const int32_t returned = line->returned_quantity() + rl.quantity();
+    const int64_t points_total = engine::ShareOfLine(line->points(), line->quantity(), returned);
+    const int64_t value_total = engine::ShareOfLine(line->net_minor(), line->quantity(), returned);
+    const int64_t credit_total = engine::ShareOfLine(line->credit_minor(), line->quantity(), returned);
+    assert(points_total >= line->reversed_points() && points_total <= line->points());
+    points += points_total - line->reversed_points();
+    value += value_total - line->returned_net_minor();
+    credit += credit_total - line->reversed_credit_minor();
+    line->set_returned_quantity(returned);
+    line->set_reversed_points(points_total);
+    line->set_returned_net_minor(value_total);
+    line->set_reversed_credit_minor(credit_total);
+  }
+  if (member != nullptr) {
+    engine::RecordReversal(ctx.program, *member,
+                           {sale.batch_id(), sale.occurred_at().seconds(), points, credit, false}, ctx.now,
+                           *entries);
+  }
+  outcome->set_event_seq(ctx.seq);
+  outcome->set_kind(v1::EVENT_KIND_RETURN);
+  outcome->set_points_reversed(points);
+  outcome->set_net_amount_minor(value);
+  outcome->set_currency(sale.currency());
+  return absl::OkStatus();
+}
+
+absl::Status ApplyVoidEvent(const ApplyContext& ctx, const v1::Void& v, internal::SaleState& sale,
+                            engine::MemberState* member, v1::EventOutcome* outcome,
+                            std::vector<engine::Entry>* entries) {
+  if (sale.voided()) {
+    return absl::FailedPreconditionError(
+        loyalty::StrCat("void.original: sale ", RefText(v.original()), " is already voided"));
+  }
+  // A void takes back whatever returns have not already taken back.
+  int64_t points = 0, value = 0, credit = 0;
+  for (auto& line : *sale.mutable_lines()) {
+    points += line.points() - line.reversed_points();
+    value += line.net_minor() - line.returned_net_minor();
+    credit += line.credit_minor() - line.reversed_credit_minor();
+    line.set_reversed_points(line.points());
+    line.set_reversed_credit_minor(line.credit_minor());
+  }
+  sale.set_voided(true);
+  assert(points >= 0 && value >= 0 && credit >= 0);
+  if (member != nullptr) {
+    engine::RecordReversal(ctx.program, *member,
+                           {sale.batch_id(), sale.occurred_at().seconds(), points, credit, true}, ctx.now,
+                           *entries);
+  }
+  outcome->set_event_seq(ctx.seq);
+  outcome->set_kind(v1::EVENT_KIND_VOID);
+  outcome->set_points_reversed(points);
+  outcome->set_net_amount_minor(value);
+  outcome->set_currency(sale.currency());
+  return absl::OkStatus();
+}
+
+}  // namespace loyalty

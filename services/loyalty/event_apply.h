@@ -1,0 +1,42 @@
+// services/loyalty/event_apply.h: applies a terminal event to in-memory
+// records with the engine. Pure: no storage, no clock, no gRPC. Live ingest
+// (services/pos/ingest.h) wraps it with reads, idempotency and one atomic
+// commit; replay (services/loyalty/replay.h) feeds it the stored event log to
+// rebuild state or to dry-run a proposed program.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "loyalty/internal/records.pb.h"
+#include "loyalty/v1/pos.pb.h"
+#include "services/loyalty/engine/engine.h"
+
+namespace loyalty {
+
+struct ApplyContext {
+  const engine::ProgramConfig& program;
+  engine::Seconds now;  // when the event is applied (tier and stage evaluation)
+  uint64_t seq;         // the event's sequence number
+};
+
+// `member` is null for an anonymous sale. Fills `sale` (its new state),
+// `outcome` (all but the balance) and the ledger `entries`.
+absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engine::MemberState* member,
+                            internal::SaleState* sale_state, v1::EventOutcome* outcome,
+                            std::vector<engine::Entry>* entries);
+
+// `sale` is the recorded sale's state, updated in place. `member` is null if
+// the sale was anonymous. FAILED_PRECONDITION / INVALID_ARGUMENT leave all
+// arguments as they were.
+absl::Status ApplyReturnEvent(const ApplyContext& ctx, const v1::Return& ret, internal::SaleState& sale,
+                              engine::MemberState* member, v1::EventOutcome* outcome,
+                              std::vector<engine::Entry>* entries);
+absl::Status ApplyVoidEvent(const ApplyContext& ctx, const v1::Void& v, internal::SaleState& sale,
+                            engine::MemberState* member, v1::EventOutcome* outcome,
+                            std::vector<engine::Entry>* entries);
+
+// "store/terminal/transaction", for messages.
+std::string RefText(const v1::TransactionRef& ref);
+
+}  // namespace loyalty

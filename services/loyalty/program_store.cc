@@ -1,0 +1,130 @@
+#include "services/loyalty/program_store.h"
+
+#include <cassert>
+
+#include "base/str_cat.h"
+#include "loyalty/internal/records.pb.h"
+#include "services/common/status_macros.h"
+#include "services/loyalty/codec.h"
+#include "storage/keys.h"
+
+namespace loyalty {
+
+using storage::Cf;
+
+absl::StatusOr<std::unique_ptr<ProgramStore>> ProgramStore::Open(storage::Store& store,
+                                                                 engine::ProgramConfig initial,
+                                                                 const Clock& clock) {
+  std::unique_ptr<ProgramStore> ps(new ProgramStore(store, clock));
+  auto current = store.GetProto<internal::ProgramRecord>(Cf::kMeta, storage::kCurrentProgramKey);
+  if (!current.ok()) return current.status();
+  if (current->has_value()) {
+    ps->current_ = std::make_shared<const engine::ProgramConfig>(codec::FromProto((*current)->program()));
+    return ps;
+  }
+  initial.version = 1;
+  if (std::string problem = engine::Validate(initial); !problem.empty()) {
+    return absl::InvalidArgumentError(loyalty::StrCat("initial program: ", problem));
+  }
+  LOYALTY_RETURN_IF_ERROR(ps->Write(initial, "loyaltyd", "initial program"));
+  ps->current_ = std::make_shared<const engine::ProgramConfig>(std::move(initial));
+  return ps;
+}
+
+ProgramPtr ProgramStore::Current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::StatusOr<ProgramPtr> ProgramStore::Version(uint64_t version) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_->version == version) return current_;
+    if (auto it = versions_.find(version); it != versions_.end()) return it->second;
+  }
+  auto record = store_.GetProto<internal::ProgramRecord>(Cf::kMeta, storage::ProgramVersionKey(version));
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return absl::NotFoundError(loyalty::StrCat("program version ", version));
+  auto config = std::make_shared<const engine::ProgramConfig>(codec::FromProto((*record)->program()));
+  std::lock_guard<std::mutex> lock(mu_);
+  versions_[version] = config;
+  return ProgramPtr(config);
+}
+
+absl::StatusOr<engine::ProgramConfig> ProgramStore::Check(const v1::Program& proposed) {
+  engine::ProgramConfig config = codec::FromProto(proposed);
+  if (std::string problem = engine::Validate(config); !problem.empty()) {
+    return absl::InvalidArgumentError(loyalty::StrCat("program.", problem));
+  }
+  return config;
+}
+
+absl::StatusOr<v1::Program> ProgramStore::Publish(const v1::Program& proposed, uint64_t expected_version,
+                                                  const std::string& author) {
+  LOYALTY_ASSIGN_OR_RETURN(engine::ProgramConfig config, Check(proposed));
+  std::lock_guard<std::mutex> publishing(publish_mu_);
+  const ProgramPtr current = Current();
+  if (expected_version != current->version) {
+    return absl::FailedPreconditionError(loyalty::StrCat(
+        "expected_version: the program is at version ", current->version, ", not ", expected_version,
+        "; read it again and re-apply your change"));
+  }
+  if (config.currency != current->currency) {
+    return absl::InvalidArgumentError(loyalty::StrCat("program.currency: the program runs in ", current->currency,
+                                                      "; changing the currency needs a new program"));
+  }
+  config.version = current->version + 1;
+  LOYALTY_RETURN_IF_ERROR(Write(config, author, loyalty::StrCat("published version ", config.version)));
+  auto published = std::make_shared<const engine::ProgramConfig>(std::move(config));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    versions_[current->version] = current;
+    current_ = published;
+  }
+  v1::Program out = codec::ToProto(*published);
+  out.set_published_by(author);
+  return out;
+}
+
+absl::Status ProgramStore::Write(const engine::ProgramConfig& config, const std::string& author,
+                                 const std::string& summary) {
+  assert(config.version > 0);
+  internal::ProgramRecord record;
+  *record.mutable_program() = codec::ToProto(config);
+  *record.mutable_program()->mutable_published_at() = clock_.NowTimestamp();
+  record.mutable_program()->set_published_by(author);
+  internal::AuditRecord audit;
+  audit.set_version(config.version);
+  audit.set_author(author);
+  *audit.mutable_at() = clock_.NowTimestamp();
+  audit.set_summary(summary);
+  storage::WriteSet writes;
+  writes.Put(Cf::kMeta, storage::ProgramVersionKey(config.version), record);
+  writes.Put(Cf::kMeta, storage::kCurrentProgramKey, record);
+  writes.Put(Cf::kAudit, storage::AuditKey(config.version), audit);
+  return store_.Commit(writes, storage::Durability::kSynced);
+}
+
+absl::StatusOr<v1::ListAuditResponse> ProgramStore::ListAudit(uint32_t limit) const {
+  if (limit == 0) limit = 50;
+  if (limit > 500) return absl::InvalidArgumentError("limit: must be at most 500");
+  v1::ListAuditResponse out;
+  auto it = store_.NewIterator(Cf::kAudit);
+  for (it->SeekToLast(); it->Valid() && static_cast<uint32_t>(out.entries_size()) < limit; it->Prev()) {
+    internal::AuditRecord audit;
+    if (!audit.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("unparseable audit record");
+    }
+    auto* e = out.add_entries();
+    e->set_version(audit.version());
+    e->set_author(audit.author());
+    *e->mutable_at() = audit.at();
+    e->set_summary(audit.summary());
+    auto program = store_.GetProto<internal::ProgramRecord>(Cf::kMeta, storage::ProgramVersionKey(audit.version()));
+    if (program.ok() && program->has_value()) *e->mutable_program() = (*program)->program();
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "list audit");
+  return out;
+}
+
+}  // namespace loyalty
