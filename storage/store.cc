@@ -157,9 +157,16 @@ absl::Status Store::CorruptValue(Cf cf, std::string_view key) const {
                                           absl::CHexEscape(absl::string_view(key.data(), key.size()))));
 }
 
-std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf) const {
+std::unique_ptr<Store::Snapshot> Store::GetSnapshot() const {
   assert(db_ != nullptr);
-  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), Handle(cf)));
+  return std::unique_ptr<Snapshot>(new Snapshot(db_));
+}
+
+std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf, const Snapshot* snapshot) const {
+  assert(db_ != nullptr);
+  rocksdb::ReadOptions options;
+  if (snapshot != nullptr) options.snapshot = snapshot->get();
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(options, Handle(cf)));
 }
 
 absl::Status Store::Checkpoint(const std::string& dir) {

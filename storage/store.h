@@ -90,9 +90,24 @@ class Store {
     return std::optional<Message>(std::move(m));
   }
 
-  // An iterator over one column family (caller seeks). Reads a consistent
-  // snapshot taken when it is created.
-  std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf) const;
+  // A consistent point-in-time view across column families, released when
+  // destroyed. Pass it to NewIterator to read several families as of one time.
+  class Snapshot {
+   public:
+    ~Snapshot() { db_->ReleaseSnapshot(snapshot_); }
+    const rocksdb::Snapshot* get() const { return snapshot_; }
+
+   private:
+    friend class Store;
+    Snapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+    rocksdb::DB* db_;
+    const rocksdb::Snapshot* snapshot_;
+  };
+  std::unique_ptr<Snapshot> GetSnapshot() const;
+
+  // An iterator over one column family (caller seeks). Reads `snapshot`, or
+  // a consistent view taken when the iterator is created.
+  std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf, const Snapshot* snapshot = nullptr) const;
 
   // A new, unique, increasing event sequence number (1, 2, ...). Numbers of
   // events that never committed are simply skipped.

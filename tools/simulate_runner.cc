@@ -29,10 +29,6 @@ std::string Describe(const PlannedEvent& planned) {
                          " of ", UtcDate(planned.at_seconds));
 }
 
-std::string Rate(int64_t count, double seconds) {
-  return loyalty::StrCat(seconds > 0 ? static_cast<int64_t>(count / seconds) : 0);
-}
-
 }  // namespace
 
 SimulationRunner::SimulationRunner(const SimulateOptions& options, std::shared_ptr<grpc::Channel> channel)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "base/str_cat.h"
@@ -12,6 +13,7 @@
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
+#include "services/loyalty/replay.h"
 #include "services/pos/validation.h"
 #include "storage/keys.h"
 
@@ -83,16 +85,14 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
   member.set_phone(request.phone());
   *member.mutable_enrolled_at() = request.has_enrolled_at() ? request.enrolled_at() : clock_.NowTimestamp();
   member.set_last_event_seq(seq);
-  engine::MemberState state;
-  state.enrolled_at = member.enrolled_at().seconds();
-  state.tier_since = state.stage_since = state.enrolled_at;
-  *member.mutable_engine() = codec::ToProto(state);
+  *member.mutable_engine() = codec::ToProto(engine::EnrolledMember(member.enrolled_at().seconds()));
   PutMember(writes, member);
 
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = clock_.NowTimestamp();
   event.set_member_id(request.member_id());
+  event.set_program_version(programs_.Current()->version);
   *event.mutable_enroll() = request;
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
@@ -148,17 +148,18 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
-  const engine::Seconds now = clock_.NowUnixSeconds();
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const engine::Seconds now = received_at.seconds();
   engine::MemberState state = codec::FromProto(member.engine());
   std::vector<engine::Entry> entries;
   engine::Adjust(*program, state, request.points(), storage::LedgerEntryId(seq, 0), now, entries);
   storage::WriteSet writes;
   CommitMemberChanges(member, state, writes, seq, entries,
-                      LedgerCause{clock_.NowTimestamp(), nullptr, request.reason(), who.name});
+                      LedgerCause{received_at, nullptr, request.reason(), who.name});
 
   internal::EventRecord event;
   event.set_seq(seq);
-  *event.mutable_received_at() = clock_.NowTimestamp();
+  *event.mutable_received_at() = received_at;
   event.set_member_id(member.member_id());
   event.set_program_version(program->version);
   event.mutable_adjust()->set_author(who.name);
@@ -244,16 +245,26 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   return f;
 }
 
-absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(const auth::Principal& who) const {
+absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
+    const auth::Principal& who, const v1::VerifyLedgerRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  // One snapshot: members, ledger and events as of one moment, even while
+  // terminals keep recording.
+  const auto snapshot = store_.GetSnapshot();
+  std::optional<ReplayResult> replayed;
+  if (request.replay_events()) {
+    LOYALTY_ASSIGN_OR_RETURN(replayed, ReplayEventLog(store_, snapshot.get(), [this](uint64_t version) {
+                               return programs_.Version(version);
+                             }));
+  }
   v1::VerifyLedgerResponse out;
-  auto it = store_.NewIterator(Cf::kMembers);
+  auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
     if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::DataLossError("unparseable member record");
     }
-    LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id()));
+    LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id(), snapshot.get()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
     const int64_t engine_total = engine::LedgerTotal(codec::FromProto(m.engine()));
@@ -262,9 +273,64 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(const aut
       out.set_mismatches(out.mismatches() + 1);
       if (out.mismatched_member_ids_size() < 100) out.add_mismatched_member_ids(m.member_id());
     }
+    if (replayed) {
+      auto r = replayed->members.find(m.member_id());
+      const bool same = r != replayed->members.end() &&
+                        DeterministicBytes(codec::ToProto(r->second)) == DeterministicBytes(m.engine());
+      if (!same) {
+        out.set_replay_mismatches(out.replay_mismatches() + 1);
+        if (out.replay_mismatched_member_ids_size() < 100) out.add_replay_mismatched_member_ids(m.member_id());
+      }
+    }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "verify ledger");
+  if (replayed) out.set_events_replayed(replayed->events);
   return out;
+}
+
+absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Principal& who,
+                                                               const v1::UpdateProgramRequest& request) const {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  if (!request.has_program()) return pos::FieldError("program", "is required");
+  LOYALTY_ASSIGN_OR_RETURN(engine::ProgramConfig proposed_config, ProgramStore::Check(request.program()));
+  const ProgramPtr current = programs_.Current();
+  proposed_config.version = current->version + 1;
+  const auto proposed = std::make_shared<const engine::ProgramConfig>(std::move(proposed_config));
+  const engine::Seconds now = clock_.NowUnixSeconds();
+
+  const auto snapshot = store_.GetSnapshot();
+  LOYALTY_ASSIGN_OR_RETURN(ReplayResult replayed,
+                           ReplayEventLog(store_, snapshot.get(), [&](uint64_t) -> absl::StatusOr<ProgramPtr> {
+                             return proposed;
+                           }));
+  v1::DryRunReport report;
+  report.set_events_replayed(replayed.events);
+  auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    internal::MemberRecord m;
+    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("unparseable member record");
+    }
+    engine::MemberState before = codec::FromProto(m.engine());
+    engine::Refresh(*current, before, now);
+    auto r = replayed.members.find(m.member_id());
+    if (r == replayed.members.end()) continue;  // enrolled after the snapshot's log
+    engine::MemberState after = r->second;
+    engine::Refresh(*proposed, after, now);
+    report.set_members(report.members() + 1);
+    if (engine::TierName(*current, before.tier) != engine::TierName(*proposed, after.tier)) {
+      report.set_members_changing_tier(report.members_changing_tier() + 1);
+    }
+    if (engine::StageName(*current, before.stage) != engine::StageName(*proposed, after.stage)) {
+      report.set_members_changing_stage(report.members_changing_stage() + 1);
+    }
+    report.set_liability_points_before(report.liability_points_before() + engine::LedgerTotal(before));
+    report.set_liability_points_after(report.liability_points_after() + engine::LedgerTotal(after));
+    ++(*report.mutable_members_per_tier_after())[engine::TierName(*proposed, after.tier)];
+    ++(*report.mutable_members_per_stage_after())[engine::StageName(*proposed, after.stage)];
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
+  return report;
 }
 
 void AdminOperations::RunExpiry(const auth::Principal& who,
@@ -322,7 +388,8 @@ void AdminOperations::RunExpiry(const auth::Principal& who,
 absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_id) {
   LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
   const ProgramPtr program = programs_.Current();
-  const engine::Seconds now = clock_.NowUnixSeconds();
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const engine::Seconds now = received_at.seconds();
   engine::MemberState state = codec::FromProto(member.engine());
   const engine::MemberState before = state;
   std::vector<engine::Entry> entries;
@@ -333,10 +400,10 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   if (!changed) return 0;
   const uint64_t seq = store_.NextEventSeq();
   storage::WriteSet writes;
-  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{clock_.NowTimestamp(), nullptr, "expiry", "loyaltyd"});
+  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{received_at, nullptr, "expiry", "loyaltyd"});
   internal::EventRecord event;
   event.set_seq(seq);
-  *event.mutable_received_at() = clock_.NowTimestamp();
+  *event.mutable_received_at() = received_at;
   event.set_member_id(member_id);
   event.set_program_version(program->version);
   event.mutable_expire();

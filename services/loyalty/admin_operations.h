@@ -36,7 +36,12 @@ class AdminOperations {
   // its lane; `done` gets the totals. Also run by the server on a schedule.
   void RunExpiry(const auth::Principal& who, std::function<void(absl::StatusOr<v1::RunExpiryResponse>)> done);
   absl::StatusOr<v1::ProgramFigures> GetFigures(const auth::Principal& who) const;
-  absl::StatusOr<v1::VerifyLedgerResponse> VerifyLedger(const auth::Principal& who) const;
+  absl::StatusOr<v1::VerifyLedgerResponse> VerifyLedger(const auth::Principal& who,
+                                                        const v1::VerifyLedgerRequest& request) const;
+  // Replays the stored history under a proposed program and reports what
+  // would change; publishes nothing.
+  absl::StatusOr<v1::DryRunReport> DryRunProgram(const auth::Principal& who,
+                                                 const v1::UpdateProgramRequest& request) const;
   absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpoint(
       const auth::Principal& who, const v1::CreateCheckpointRequest& request);
 

@@ -76,7 +76,7 @@ grpc::ServerUnaryReactor* AdminGrpcService::VerifyLedger(grpc::CallbackServerCon
                                                          const v1::VerifyLedgerRequest* request,
                                                          v1::VerifyLedgerResponse* response) {
   return Unary(context, authenticator_, response,
-               [&](const auth::Principal& who) { return ops_.VerifyLedger(who); });
+               [&](const auth::Principal& who) { return ops_.VerifyLedger(who, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::CreateCheckpoint(
@@ -91,6 +91,13 @@ grpc::ServerUnaryReactor* AdminGrpcService::UpdateProgram(grpc::CallbackServerCo
                                                           v1::Program* response) {
   return Unary(context, authenticator_, response,
                [&](const auth::Principal& who) { return ops_.UpdateProgram(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::DryRunProgram(grpc::CallbackServerContext* context,
+                                                          const v1::UpdateProgramRequest* request,
+                                                          v1::DryRunReport* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.DryRunProgram(who, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::ListAudit(grpc::CallbackServerContext* context,

@@ -53,6 +53,9 @@ class AdminGrpcService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* UpdateProgram(grpc::CallbackServerContext* context,
                                           const v1::UpdateProgramRequest* request,
                                           v1::Program* response) override;
+  grpc::ServerUnaryReactor* DryRunProgram(grpc::CallbackServerContext* context,
+                                          const v1::UpdateProgramRequest* request,
+                                          v1::DryRunReport* response) override;
   grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* context,
                                       const v1::ListAuditRequest* request,
                                       v1::ListAuditResponse* response) override;

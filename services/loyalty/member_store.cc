@@ -103,10 +103,11 @@ v1::Balance BalanceOf(const internal::MemberRecord& member, engine::Seconds now)
   return out;
 }
 
-absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_view member_id) {
+absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_view member_id,
+                                    const storage::Store::Snapshot* snapshot) {
   LedgerSum sum;
   const std::string prefix = storage::LedgerPrefix(member_id);
-  auto it = store.NewIterator(Cf::kLedger);
+  auto it = store.NewIterator(Cf::kLedger, snapshot);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     v1::LedgerEntry entry;
     if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {

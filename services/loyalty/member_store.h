@@ -55,6 +55,7 @@ struct LedgerSum {
   int64_t points = 0;
   uint64_t entries = 0;
 };
-absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_view member_id);
+absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_view member_id,
+                                    const storage::Store::Snapshot* snapshot = nullptr);
 
 }  // namespace loyalty

@@ -80,7 +80,7 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
     outcome.set_member_id(member->member_id());
     *outcome.mutable_balance() = BalanceOf(*member, clock_.NowUnixSeconds());
   }
-  *event.mutable_received_at() = clock_.NowTimestamp();
+  assert(event.has_received_at());
   event.set_member_id(outcome.member_id());
   writes.Put(Cf::kEvents, storage::EventKey(event.seq()), event);
 
@@ -114,7 +114,9 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   }
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
-  const ApplyContext ctx{*program, clock_.NowUnixSeconds(), seq};
+  // One reading of the clock: replay applies the event at this same time.
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const ApplyContext ctx{*program, received_at.seconds(), seq};
   internal::SaleState sale_state;
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
@@ -126,6 +128,7 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   writes.Put(Cf::kSales, txn_key, sale_state);
   internal::EventRecord event;
   event.set_seq(seq);
+  *event.mutable_received_at() = received_at;
   event.set_program_version(program->version);
   *event.mutable_sale() = sale;
   return Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
@@ -153,7 +156,9 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   }
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
-  const ApplyContext ctx{*program, clock_.NowUnixSeconds(), seq};
+  // One reading of the clock: replay applies the event at this same time.
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const ApplyContext ctx{*program, received_at.seconds(), seq};
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
   LOYALTY_RETURN_IF_ERROR(apply(ctx, sale, state ? &*state : nullptr, &outcome, &entries));
@@ -162,6 +167,7 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   writes.Put(Cf::kSales, RefKey(event_in.original()), sale);
   internal::EventRecord event;
   event.set_seq(seq);
+  *event.mutable_received_at() = received_at;
   event.set_program_version(program->version);
   if constexpr (std::is_same_v<Event, v1::Return>) {
     *event.mutable_return_() = event_in;

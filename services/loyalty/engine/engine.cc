@@ -232,6 +232,14 @@ std::string StageName(const ProgramConfig& p, int32_t stage) {
   return p.stages[stage].name;
 }
 
+MemberState EnrolledMember(Seconds enrolled_at) {
+  MemberState s;
+  s.enrolled_at = enrolled_at;
+  s.tier_since = enrolled_at;
+  s.stage_since = enrolled_at;
+  return s;
+}
+
 SaleEarn QuoteSale(const ProgramConfig& p, const MemberState& s, const SaleInput& sale) {
   SaleEarn out;
   const int64_t month = MonthIndex(sale.occurred_at);

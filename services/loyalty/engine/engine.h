@@ -74,6 +74,9 @@ struct SaleEarn {
   int64_t capped_points = 0;  // cut by the monthly cap
 };
 
+// A newly enrolled member's state.
+MemberState EnrolledMember(Seconds enrolled_at);
+
 // What a sale would earn, without changing anything (basket evaluation).
 SaleEarn QuoteSale(const ProgramConfig& program, const MemberState& state, const SaleInput& sale);
 

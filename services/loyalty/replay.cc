@@ -1,0 +1,109 @@
+#include "services/loyalty/replay.h"
+
+#include <cassert>
+#include <unordered_map>
+
+#include "base/str_cat.h"
+#include "loyalty/internal/records.pb.h"
+#include "services/common/status_macros.h"
+#include "services/loyalty/event_apply.h"
+#include "storage/keys.h"
+
+namespace loyalty {
+namespace {
+
+std::string RefKey(const v1::TransactionRef& ref) {
+  return storage::TxnKey(ref.store_id(), ref.terminal_id(), ref.transaction_id());
+}
+
+// Applies one event to the replay's in-memory state.
+class Replayer {
+ public:
+  explicit Replayer(ReplayResult& out) : out_(out) {}
+
+  absl::Status Apply(const internal::EventRecord& e, const engine::ProgramConfig& program) {
+    const engine::Seconds now = e.received_at().seconds();
+    const ApplyContext ctx{program, now, e.seq()};
+    engine::MemberState* member = nullptr;
+    if (!e.member_id().empty() && e.event_case() != internal::EventRecord::kEnroll) {
+      auto it = out_.members.find(e.member_id());
+      if (it == out_.members.end()) {
+        return absl::DataLossError(loyalty::StrCat("event ", e.seq(), " names member ", e.member_id(),
+                                                   " before its enrolment"));
+      }
+      member = &it->second;
+    }
+    std::vector<engine::Entry> entries;
+    v1::EventOutcome outcome;
+    switch (e.event_case()) {
+      case internal::EventRecord::kEnroll:
+        out_.members[e.member_id()] = engine::EnrolledMember(
+            e.enroll().has_enrolled_at() ? e.enroll().enrolled_at().seconds() : now);
+        return absl::OkStatus();
+      case internal::EventRecord::kSale: {
+        internal::SaleState& sale = sales_[RefKey(e.sale().ref())];
+        return ApplySaleEvent(ctx, e.sale(), member, &sale, &outcome, &entries);
+      }
+      case internal::EventRecord::kReturn: {
+        LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.return_().original(), e.seq()));
+        return ApplyReturnEvent(ctx, e.return_(), *sale, member, &outcome, &entries);
+      }
+      case internal::EventRecord::kVoid: {
+        LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.void_().original(), e.seq()));
+        return ApplyVoidEvent(ctx, e.void_(), *sale, member, &outcome, &entries);
+      }
+      case internal::EventRecord::kAdjust:
+        if (member == nullptr) return absl::DataLossError("adjustment without a member");
+        engine::Adjust(program, *member, e.adjust().request().points(), storage::LedgerEntryId(e.seq(), 0), now,
+                       entries);
+        return absl::OkStatus();
+      case internal::EventRecord::kExpire:
+        if (member == nullptr) return absl::DataLossError("expiry without a member");
+        engine::Expire(program, *member, now, entries);
+        engine::Refresh(program, *member, now);
+        return absl::OkStatus();
+      case internal::EventRecord::EVENT_NOT_SET:
+        break;
+    }
+    return absl::DataLossError(loyalty::StrCat("event ", e.seq(), " has no content"));
+  }
+
+ private:
+  absl::StatusOr<internal::SaleState*> Sale(const v1::TransactionRef& ref, uint64_t seq) {
+    auto it = sales_.find(RefKey(ref));
+    if (it == sales_.end()) {
+      return absl::DataLossError(loyalty::StrCat("event ", seq, " references unknown sale ", RefText(ref)));
+    }
+    return &it->second;
+  }
+
+  ReplayResult& out_;
+  std::unordered_map<std::string, internal::SaleState> sales_;
+};
+
+}  // namespace
+
+absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
+                                            const storage::Store::Snapshot* snapshot,
+                                            const ProgramFor& program_for) {
+  ReplayResult out;
+  Replayer replayer(out);
+  auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    internal::EventRecord e;
+    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("unparseable event record");
+    }
+    assert(e.seq() > out.last_seq);
+    LOYALTY_ASSIGN_OR_RETURN(ProgramPtr program, program_for(e.program_version()));
+    if (absl::Status s = replayer.Apply(e, *program); !s.ok()) {
+      return Annotate(s, loyalty::StrCat("replay of event ", e.seq()));
+    }
+    ++out.events;
+    out.last_seq = e.seq();
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "replay");
+  return out;
+}
+
+}  // namespace loyalty
