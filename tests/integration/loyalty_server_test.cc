@@ -1,0 +1,272 @@
+// Integration tests of the member and admin APIs through a real gRPC channel:
+// program configuration (validation, versions, audit, dry run), tiers and
+// stages as members see them, expiry, adjustments and their authorisation.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "loyalty/v1/admin.grpc.pb.h"
+#include "loyalty/v1/member.grpc.pb.h"
+#include "loyalty/v1/pos.grpc.pb.h"
+#include "server/config.h"
+#include "server/loyalty_server.h"
+#include "services/common/fingerprint.h"
+#include "services/loyalty/codec.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+
+namespace loyalty {
+namespace {
+
+using loyalty::testing::kNow;
+using loyalty::testing::MakeReturn;
+using loyalty::testing::MakeSale;
+using loyalty::testing::Ref;
+
+class LoyaltyServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    internal::ServerConfig config;
+    config.set_grpc_listen("127.0.0.1:0");
+    config.set_data_dir(dir_.Sub("db"));
+    config.set_worker_threads(4);
+    config.set_member_strands(16);
+    for (auto [token, role, store, member] :
+         {std::tuple{"terminal", internal::ROLE_TERMINAL, "store-1", ""},
+          std::tuple{"member", internal::ROLE_MEMBER, "", "m-1"},
+          std::tuple{"admin", internal::ROLE_ADMIN, "", ""}}) {
+      auto* c = config.add_credentials();
+      c->set_name(token);
+      c->set_role(role);
+      c->set_token_sha256(Sha256Hex(token));
+      c->set_store_id(store);
+      c->set_member_id(member);
+    }
+    engine::ProgramConfig program = engine::DefaultProgram();
+    program.pending_days = 14;
+    program.expiry_days = 90;
+    *config.mutable_initial_program() = codec::ToProto(program);
+    server::ApplyDefaults(config);
+    server_ = std::move(*server::LoyaltyServer::Start(config, clock_));
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    pos_ = v1::PosService::NewStub(channel);
+    member_ = v1::MemberService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(channel);
+    for (const char* id : {"m-1", "m-2"}) {
+      v1::EnrollMemberRequest r;
+      r.set_member_id(id);
+      r.mutable_enrolled_at()->set_seconds(kNow - 400 * engine::kDay);
+      v1::EnrollMemberResponse out;
+      ASSERT_TRUE(admin_->EnrollMember(As("admin").get(), r, &out).ok());
+    }
+  }
+
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
+  v1::EventOutcome Sale(const std::string& txn, const std::string& member, int64_t amount_minor,
+                        int64_t at = kNow) {
+    v1::RecordSaleRequest req;
+    *req.mutable_sale() = MakeSale(txn, member, {{1, amount_minor}}, at);
+    v1::EventOutcome out;
+    grpc::Status s = pos_->RecordSale(As("terminal").get(), req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  v1::MemberView View(const std::string& member_id, const std::string& token = "admin") {
+    v1::GetMemberRequest r;
+    r.set_member_id(member_id);
+    v1::MemberView view;
+    grpc::Status s = member_->GetMember(As(token).get(), r, &view);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return view;
+  }
+
+  v1::Program Program() {
+    v1::Program p;
+    EXPECT_TRUE(admin_->GetProgram(As("admin").get(), {}, &p).ok());
+    return p;
+  }
+
+  loyalty::testing::TempDir dir_;
+  ManualClock clock_{kNow};
+  std::unique_ptr<server::LoyaltyServer> server_;
+  std::unique_ptr<v1::PosService::Stub> pos_;
+  std::unique_ptr<v1::MemberService::Stub> member_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+// A member sees pending and available points, tier progress and the next
+// step on the ladder, in words.
+TEST_F(LoyaltyServerTest, MemberSeesBalanceTierAndStage) {
+  Sale("s-1", "m-1", 460'00);
+  v1::MemberView view = View("m-1", "member");
+  EXPECT_EQ(view.balance().pending_points(), 460);
+  EXPECT_EQ(view.balance().available_points(), 0);
+  EXPECT_EQ(view.tier().current_tier(), "Bronze");
+  EXPECT_EQ(view.tier().next_tier(), "Silver");
+  EXPECT_EQ(view.tier().spend_needed_minor(), 40'00);
+  EXPECT_EQ(view.tier().message(), "Spend 40.00 EUR or visit 11 more times by 2027-10-31 to reach Silver.");
+  EXPECT_EQ(view.stage().current_stage(), "new");
+  EXPECT_EQ(view.stage().next_step(), "Visit 1 more time to become occasional.");
+  clock_.AdvanceSeconds(14 * engine::kDay);
+  view = View("m-1");
+  EXPECT_EQ(view.balance().available_points(), 460);
+  EXPECT_EQ(view.balance().pending_points(), 0);
+  // Crossing the threshold upgrades at once; the next sale earns x1.25.
+  Sale("s-2", "m-1", 40'00, clock_.NowUnixSeconds());
+  EXPECT_EQ(View("m-1").tier().current_tier(), "Silver");
+  EXPECT_EQ(Sale("s-3", "m-1", 100'00, clock_.NowUnixSeconds()).points_earned(), 125);
+  EXPECT_EQ(View("m-1").stage().current_stage(), "occasional");
+}
+
+// A return takes back the tier credit; the member keeps the tier for the
+// grace period and is told what keeps it.
+TEST_F(LoyaltyServerTest, ReturnTakesBackTierCreditWithGrace) {
+  Sale("s-1", "m-1", 600'00);
+  EXPECT_EQ(View("m-1").tier().current_tier(), "Silver");
+  v1::RecordReturnRequest ret;
+  *ret.mutable_return_() = MakeReturn("r-1", Ref("s-1"), {{0, 1}});
+  v1::EventOutcome out;
+  ASSERT_TRUE(pos_->RecordReturn(As("terminal").get(), ret, &out).ok());
+  EXPECT_EQ(out.points_reversed(), 600);
+  v1::MemberView view = View("m-1");
+  EXPECT_EQ(view.tier().current_tier(), "Silver");
+  EXPECT_EQ(view.tier().message(), "Spend 500.00 EUR or visit 11 more times by 2026-12-01 to keep Silver.");
+  clock_.AdvanceSeconds(31 * engine::kDay);
+  EXPECT_EQ(View("m-1").tier().current_tier(), "Bronze");
+}
+
+// Publishing validates with the field and reason, versions every change,
+// refuses a stale expected_version, and audits author and time.
+TEST_F(LoyaltyServerTest, ProgramUpdatesAreValidatedVersionedAndAudited) {
+  v1::Program p = Program();
+  EXPECT_EQ(p.version(), 1u);
+  v1::UpdateProgramRequest update;
+  *update.mutable_program() = p;
+  update.mutable_program()->mutable_tiers(2)->set_min_spend_minor(100'00);
+  update.set_expected_version(1);
+  v1::Program published;
+  grpc::Status bad = admin_->UpdateProgram(As("admin").get(), update, &published);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "program.tiers[2].min_spend_minor: must be above tiers[1]'s 50000, got 10000");
+
+  *update.mutable_program() = p;
+  update.mutable_program()->set_points_per_major_unit(2);
+  ASSERT_TRUE(admin_->UpdateProgram(As("admin").get(), update, &published).ok());
+  EXPECT_EQ(published.version(), 2u);
+  EXPECT_EQ(Program().points_per_major_unit(), 2);
+  EXPECT_EQ(admin_->UpdateProgram(As("admin").get(), update, &published).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // version 1 is stale now
+  EXPECT_EQ(Sale("s-1", "m-1", 10'00).points_earned(), 20);
+
+  v1::ListAuditRequest audit_request;
+  v1::ListAuditResponse audit;
+  ASSERT_TRUE(admin_->ListAudit(As("admin").get(), audit_request, &audit).ok());
+  ASSERT_EQ(audit.entries_size(), 2);
+  EXPECT_EQ(audit.entries(0).version(), 2u);
+  EXPECT_EQ(audit.entries(0).author(), "admin");
+  EXPECT_EQ(audit.entries(0).at().seconds(), kNow);
+  EXPECT_EQ(audit.entries(0).program().points_per_major_unit(), 2);
+  EXPECT_EQ(admin_->UpdateProgram(As("terminal").get(), update, &published).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A dry run replays history under the proposal and reports changes without
+// publishing anything.
+TEST_F(LoyaltyServerTest, DryRunReportsWithoutPublishing) {
+  Sale("s-1", "m-1", 300'00);
+  Sale("s-2", "m-2", 100'00);
+  v1::UpdateProgramRequest proposal;
+  *proposal.mutable_program() = Program();
+  proposal.mutable_program()->mutable_tiers(1)->set_min_spend_minor(250'00);  // m-1 would be Silver
+  proposal.mutable_program()->set_points_per_major_unit(3);
+  v1::DryRunReport report;
+  ASSERT_TRUE(admin_->DryRunProgram(As("admin").get(), proposal, &report).ok());
+  EXPECT_EQ(report.members(), 2u);
+  EXPECT_EQ(report.members_changing_tier(), 1u);
+  EXPECT_EQ(report.liability_points_before(), 400);
+  EXPECT_EQ(report.liability_points_after(), 1200);
+  EXPECT_EQ(report.members_per_tier_after().at("Silver"), 1u);
+  EXPECT_EQ(Program().version(), 1u);
+  proposal.mutable_program()->mutable_tiers(1)->set_earn_multiplier_pct(5000);
+  EXPECT_EQ(admin_->DryRunProgram(As("admin").get(), proposal, &report).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Expiry runs on demand, is idempotent, and writes EXPIRE ledger entries.
+TEST_F(LoyaltyServerTest, ExpiryOnDemandIsIdempotent) {
+  Sale("s-1", "m-1", 50'00);
+  clock_.AdvanceSeconds(91 * engine::kDay);
+  v1::RunExpiryResponse first, second;
+  ASSERT_TRUE(admin_->RunExpiry(As("admin").get(), {}, &first).ok());
+  EXPECT_EQ(first.members_checked(), 2u);
+  EXPECT_EQ(first.points_expired(), 50);
+  ASSERT_TRUE(admin_->RunExpiry(As("admin").get(), {}, &second).ok());
+  EXPECT_EQ(second.points_expired(), 0);
+  EXPECT_EQ(View("m-1").balance().available_points(), 0);
+  v1::ListHistoryRequest h;
+  h.set_member_id("m-1");
+  v1::ListHistoryResponse history;
+  ASSERT_TRUE(member_->ListHistory(As("member").get(), h, &history).ok());
+  ASSERT_EQ(history.entries_size(), 2);
+  EXPECT_EQ(history.entries(0).kind(), v1::LEDGER_ENTRY_KIND_EXPIRE);
+  EXPECT_EQ(history.entries(0).points(), -50);
+  EXPECT_EQ(admin_->RunExpiry(As("member").get(), {}, &first).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Manual adjustments need a reason, are idempotent by request id, and are
+// recorded with their author.
+TEST_F(LoyaltyServerTest, AdjustmentsAreAuditedAndIdempotent) {
+  v1::AdjustPointsRequest adj;
+  adj.set_member_id("m-2");
+  adj.set_points(75);
+  adj.set_request_id("goodwill-1");
+  v1::AdjustPointsResponse out;
+  grpc::Status no_reason = admin_->AdjustPoints(As("admin").get(), adj, &out);
+  EXPECT_EQ(no_reason.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(no_reason.error_message(), "reason: is required, at most 256 bytes");
+  adj.set_reason("late delivery");
+  ASSERT_TRUE(admin_->AdjustPoints(As("admin").get(), adj, &out).ok());
+  EXPECT_EQ(out.entry().author(), "admin");
+  EXPECT_EQ(out.entry().reason(), "late delivery");
+  EXPECT_EQ(out.balance().available_points(), 75);
+  ASSERT_TRUE(admin_->AdjustPoints(As("admin").get(), adj, &out).ok());
+  EXPECT_EQ(out.balance().available_points(), 75);  // replayed, not applied twice
+  adj.set_points(80);
+  EXPECT_EQ(admin_->AdjustPoints(As("admin").get(), adj, &out).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(admin_->AdjustPoints(As("terminal").get(), adj, &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Figures count members per tier and stage, movements per week and the
+// points liability; VerifyLedger with replay finds the state rebuildable.
+TEST_F(LoyaltyServerTest, FiguresAndRebuild) {
+  Sale("s-1", "m-1", 600'00);
+  Sale("s-2", "m-1", 10'00, kNow + 60);
+  v1::ProgramFigures figures;
+  ASSERT_TRUE(admin_->GetFigures(As("admin").get(), {}, &figures).ok());
+  EXPECT_EQ(figures.members(), 2u);
+  EXPECT_EQ(figures.members_per_tier().at("Silver"), 1u);
+  EXPECT_EQ(figures.members_per_tier().at("Bronze"), 1u);
+  EXPECT_EQ(figures.members_per_stage().at("occasional"), 1u);
+  EXPECT_EQ(figures.liability_points(), 600 + 12);
+  ASSERT_EQ(figures.stage_movements_size(), 1);
+  EXPECT_EQ(figures.stage_movements(0).from_stage(), "new");
+  EXPECT_EQ(figures.stage_movements(0).to_stage(), "occasional");
+  EXPECT_EQ(figures.stage_movements(0).week_start(), "2026-10-26");
+  v1::VerifyLedgerRequest verify;
+  verify.set_replay_events(true);
+  v1::VerifyLedgerResponse result;
+  ASSERT_TRUE(admin_->VerifyLedger(As("admin").get(), verify, &result).ok());
+  EXPECT_EQ(result.mismatches(), 0u);
+  EXPECT_EQ(result.replay_mismatches(), 0u);
+  EXPECT_EQ(result.events_replayed(), 4u);
+}
+
+}  // namespace
+}  // namespace loyalty
