@@ -50,6 +50,7 @@ class LoyaltyServer {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<ProgramStore> programs_;
+  MemberUpdates updates_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<pos::Ingest> ingest_;
   std::unique_ptr<pos::PosOperations> pos_ops_;

@@ -38,8 +38,8 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
 }  // namespace
 
 AdminOperations::AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock,
-                                 ProgramStore& programs)
-    : store_(store), lanes_(lanes), clock_(clock), programs_(programs) {}
+                                 ProgramStore& programs, MemberUpdates* updates)
+    : store_(store), lanes_(lanes), clock_(clock), programs_(programs), updates_(updates) {}
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
@@ -171,6 +171,7 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   record.set_event_seq(seq);
   writes.Put(Cf::kTxn, txn_key, record);
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
+  if (updates_ != nullptr) updates_->Notify(member.member_id());
 
   v1::AdjustPointsResponse out;
   auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member.member_id(), storage::LedgerEntryId(seq, 0)));
@@ -409,6 +410,7 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   event.mutable_expire();
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
+  if (updates_ != nullptr) updates_->Notify(member_id);
   return entries.empty() ? 0 : -entries[0].points;
 }
 

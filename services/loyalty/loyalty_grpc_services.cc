@@ -1,6 +1,9 @@
 #include "services/loyalty/loyalty_grpc_services.h"
 
+#include <mutex>
+
 #include "services/common/grpc_glue.h"
+#include "services/pos/validation.h"
 
 namespace loyalty {
 namespace {
@@ -34,6 +37,99 @@ grpc::ServerUnaryReactor* MemberGrpcService::ListHistory(grpc::CallbackServerCon
                                                          v1::ListHistoryResponse* response) {
   return Unary(context, authenticator_, response,
                [&](const auth::Principal& who) { return ops_.ListHistory(who, *request); });
+}
+
+namespace {
+
+// One live WatchMember stream: at most one write in flight; a change while a
+// write is in flight is sent (as the latest view) when that write is done.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView> {
+ public:
+  WatchReactor(const MemberOperations& ops, MemberUpdates& updates, std::string member_id)
+      : ops_(ops), updates_(updates), member_id_(std::move(member_id)) {}
+
+  void Start() {
+    auto subscription = updates_.Subscribe(member_id_, [this] { Changed(); });
+    if (!subscription.ok()) {
+      FinishOnce(ToGrpcStatus(subscription.status()));
+      return;
+    }
+    subscription_ = *subscription;
+    Changed();  // the current view first
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      return;
+    }
+    if (dirty_) WriteLatestLocked();
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    if (subscription_ != 0) updates_.Unsubscribe(member_id_, subscription_);
+    delete this;
+  }
+
+ private:
+  void Changed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirty_ = true;
+    if (!writing_) WriteLatestLocked();
+  }
+
+  void WriteLatestLocked() {
+    if (finished_) return;
+    dirty_ = false;
+    auto view = ops_.CurrentView(member_id_);
+    if (!view.ok()) {
+      FinishLocked(ToGrpcStatus(view.status()));
+      return;
+    }
+    view_ = std::move(*view);
+    writing_ = true;
+    StartWrite(&view_);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(status);
+  }
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  const MemberOperations& ops_;
+  MemberUpdates& updates_;
+  const std::string member_id_;
+  uint64_t subscription_ = 0;
+  std::mutex mu_;
+  bool writing_ = false;
+  bool dirty_ = false;
+  bool finished_ = false;
+  v1::MemberView view_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::MemberView>* MemberGrpcService::WatchMember(
+    grpc::CallbackServerContext* context, const v1::WatchMemberRequest* request) {
+  auto* reactor = new WatchReactor(ops_, updates_, request->member_id());
+  auto who = CallerOf(context, authenticator_);
+  absl::Status allowed = who.ok() ? pos::ValidateId("member_id", request->member_id()) : who.status();
+  if (allowed.ok()) allowed = auth::RequireMemberAccess(*who, request->member_id());
+  if (!allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
+  reactor->Start();
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::EnrollMember(grpc::CallbackServerContext* context,

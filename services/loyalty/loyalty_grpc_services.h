@@ -7,13 +7,15 @@
 #include "services/auth/auth.h"
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/member_operations.h"
+#include "services/loyalty/member_updates.h"
 
 namespace loyalty {
 
 class MemberGrpcService final : public v1::MemberService::CallbackService {
  public:
-  MemberGrpcService(const MemberOperations& ops, const auth::Authenticator& authenticator)
-      : ops_(ops), authenticator_(authenticator) {}
+  MemberGrpcService(const MemberOperations& ops, MemberUpdates& updates,
+                    const auth::Authenticator& authenticator)
+      : ops_(ops), updates_(updates), authenticator_(authenticator) {}
 
   grpc::ServerUnaryReactor* GetMember(grpc::CallbackServerContext* context,
                                       const v1::GetMemberRequest* request,
@@ -21,9 +23,13 @@ class MemberGrpcService final : public v1::MemberService::CallbackService {
   grpc::ServerUnaryReactor* ListHistory(grpc::CallbackServerContext* context,
                                         const v1::ListHistoryRequest* request,
                                         v1::ListHistoryResponse* response) override;
+  // Sends the member's view now, then again after every change.
+  grpc::ServerWriteReactor<v1::MemberView>* WatchMember(grpc::CallbackServerContext* context,
+                                                        const v1::WatchMemberRequest* request) override;
 
  private:
   const MemberOperations& ops_;
+  MemberUpdates& updates_;
   const auth::Authenticator& authenticator_;
 };
 

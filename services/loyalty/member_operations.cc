@@ -15,7 +15,11 @@ absl::StatusOr<v1::MemberView> MemberOperations::GetMember(const auth::Principal
                                                            const v1::GetMemberRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  return CurrentView(request.member_id());
+}
+
+absl::StatusOr<v1::MemberView> MemberOperations::CurrentView(const std::string& member_id) const {
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
   return ViewOf(member, *programs_.Current(), clock_.NowUnixSeconds());
 }
 

@@ -22,8 +22,9 @@ std::string RefKey(const v1::TransactionRef& ref) {
 
 }  // namespace
 
-Ingest::Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock)
-    : store_(store), programs_(programs), clock_(clock) {}
+Ingest::Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock,
+               MemberUpdates* updates)
+    : store_(store), programs_(programs), clock_(clock), updates_(updates) {}
 
 std::string Ingest::OrderingKeyOfSale(const v1::TransactionRef& ref, const std::string& member_id) {
   // Member ids and transaction keys cannot collide: a key starts with a
@@ -91,6 +92,7 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
   writes.Put(Cf::kTxn, txn_key, record);
 
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
+  if (updates_ != nullptr && member != nullptr) updates_->Notify(member->member_id());
   return Applied{std::move(outcome), /*replayed=*/false};
 }
 

@@ -23,6 +23,7 @@
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
 #include "services/loyalty/member_store.h"
+#include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
@@ -35,7 +36,9 @@ struct Applied {
 
 class Ingest {
  public:
-  Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock);
+  // `updates`, if given, hears about every member an event changed.
+  Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock,
+         MemberUpdates* updates = nullptr);
 
   // `member_id` is the resolved member, empty for an anonymous sale.
   absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
@@ -75,6 +78,7 @@ class Ingest {
   storage::Store& store_;
   const ProgramStore& programs_;
   const Clock& clock_;
+  MemberUpdates* updates_;
   KeyLocks txn_locks_;
 };
 

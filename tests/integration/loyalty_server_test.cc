@@ -268,5 +268,39 @@ TEST_F(LoyaltyServerTest, FiguresAndRebuild) {
   EXPECT_EQ(result.events_replayed(), 4u);
 }
 
+// A live watch sends the member's view at once and again after each event;
+// a member cannot watch another member.
+TEST_F(LoyaltyServerTest, WatchMemberStreamsUpdates) {
+  v1::WatchMemberRequest req;
+  req.set_member_id("m-1");
+  auto ctx = As("member");
+  auto reader = member_->WatchMember(ctx.get(), req);
+  v1::MemberView view;
+  ASSERT_TRUE(reader->Read(&view));
+  EXPECT_EQ(view.balance().pending_points(), 0);
+  Sale("s-1", "m-1", 25'00);
+  ASSERT_TRUE(reader->Read(&view));
+  EXPECT_EQ(view.balance().pending_points(), 25);
+  v1::AdjustPointsRequest adj;
+  adj.set_member_id("m-1");
+  adj.set_points(5);
+  adj.set_reason("welcome");
+  adj.set_request_id("w-1");
+  v1::AdjustPointsResponse adjusted;
+  ASSERT_TRUE(admin_->AdjustPoints(As("admin").get(), adj, &adjusted).ok());
+  ASSERT_TRUE(reader->Read(&view));
+  EXPECT_EQ(view.balance().available_points(), 5);
+  ctx->TryCancel();
+  while (reader->Read(&view)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  req.set_member_id("m-2");
+  auto other_ctx = As("member");
+  auto other = member_->WatchMember(other_ctx.get(), req);
+  EXPECT_FALSE(other->Read(&view));
+  EXPECT_EQ(other->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 }  // namespace
 }  // namespace loyalty
