@@ -140,4 +140,47 @@ absl::Status ApplyVoidEvent(const ApplyContext& ctx, const v1::Void& v, internal
   return absl::OkStatus();
 }
 
+absl::Status ApplyClaimEvent(const ApplyContext& ctx, const v1::Sale& original, const std::string& member_id,
+                             internal::SaleState& sale, engine::MemberState& member,
+                             v1::EventOutcome* outcome, std::vector<engine::Entry>* entries) {
+  assert(!member_id.empty());
+  if (!sale.member_id().empty()) {
+    return absl::FailedPreconditionError("sale: this receipt already belongs to a member");
+  }
+  if (sale.voided()) return absl::FailedPreconditionError("sale: this sale was voided");
+  for (const auto& line : sale.lines()) {
+    if (line.returned_quantity() > 0) {
+      return absl::FailedPreconditionError("sale: a sale with returns cannot be claimed");
+    }
+  }
+  if (ctx.now - sale.occurred_at().seconds() > static_cast<engine::Seconds>(kClaimWindowDays) * engine::kDay) {
+    return absl::FailedPreconditionError(
+        loyalty::StrCat("sale: receipts can be claimed within ", kClaimWindowDays, " days"));
+  }
+  engine::SaleInput input;
+  input.store_id = original.ref().store_id();
+  input.occurred_at = original.occurred_at().seconds();
+  assert(original.lines_size() == sale.lines_size());
+  for (int i = 0; i < original.lines_size(); ++i) {
+    const auto& line = original.lines(i);
+    input.lines.push_back({line.sku(), line.category(), line.quantity(), sale.lines(i).net_minor()});
+  }
+  // Claiming is engaging with the program: it counts for the stage.
+  member.engagements += 1;
+  const uint64_t batch_id = storage::LedgerEntryId(ctx.seq, 0);
+  const engine::SaleEarn earn = engine::RecordSale(ctx.program, member, input, batch_id, ctx.now, *entries);
+  sale.set_member_id(member_id);
+  sale.set_batch_id(batch_id);
+  for (int i = 0; i < sale.lines_size(); ++i) {
+    sale.mutable_lines(i)->set_points(earn.lines[i].points);
+    sale.mutable_lines(i)->set_credit_minor(earn.lines[i].credit_minor);
+  }
+  outcome->set_event_seq(ctx.seq);
+  outcome->set_kind(v1::EVENT_KIND_SALE);
+  outcome->set_points_earned(earn.points);
+  outcome->set_net_amount_minor(original.total_minor());
+  outcome->set_currency(original.currency());
+  return absl::OkStatus();
+}
+
 }  // namespace loyalty

@@ -36,6 +36,13 @@ absl::Status ApplyVoidEvent(const ApplyContext& ctx, const v1::Void& v, internal
                             engine::MemberState* member, v1::EventOutcome* outcome,
                             std::vector<engine::Entry>* entries);
 
+inline constexpr int32_t kClaimWindowDays = 30;
+
+// Claims the anonymous sale `original` (its state `sale`) for `member_id`.
+absl::Status ApplyClaimEvent(const ApplyContext& ctx, const v1::Sale& original, const std::string& member_id,
+                             internal::SaleState& sale, engine::MemberState& member,
+                             v1::EventOutcome* outcome, std::vector<engine::Entry>* entries);
+
 // "store/terminal/transaction", for messages.
 std::string RefText(const v1::TransactionRef& ref);
 

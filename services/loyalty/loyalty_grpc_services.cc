@@ -39,6 +39,27 @@ grpc::ServerUnaryReactor* MemberGrpcService::ListHistory(grpc::CallbackServerCon
                [&](const auth::Principal& who) { return ops_.ListHistory(who, *request); });
 }
 
+grpc::ServerUnaryReactor* MemberGrpcService::ClaimReceipt(grpc::CallbackServerContext* context,
+                                                          const v1::ClaimReceiptRequest* request,
+                                                          v1::ClaimReceiptResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  pos_ops_.ClaimReceipt(*who, *request, [reactor, response](absl::StatusOr<pos::Applied> applied) {
+    if (!applied.ok()) {
+      reactor->Finish(ToGrpcStatus(applied.status()));
+      return;
+    }
+    response->set_points_earned(applied->outcome.points_earned());
+    *response->mutable_balance() = applied->outcome.balance();
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 namespace {
 
 // One live WatchMember stream: at most one write in flight; a change while a

@@ -8,14 +8,15 @@
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/member_operations.h"
 #include "services/loyalty/member_updates.h"
+#include "services/pos/pos_operations.h"
 
 namespace loyalty {
 
 class MemberGrpcService final : public v1::MemberService::CallbackService {
  public:
-  MemberGrpcService(const MemberOperations& ops, MemberUpdates& updates,
+  MemberGrpcService(const MemberOperations& ops, pos::PosOperations& pos_ops, MemberUpdates& updates,
                     const auth::Authenticator& authenticator)
-      : ops_(ops), updates_(updates), authenticator_(authenticator) {}
+      : ops_(ops), pos_ops_(pos_ops), updates_(updates), authenticator_(authenticator) {}
 
   grpc::ServerUnaryReactor* GetMember(grpc::CallbackServerContext* context,
                                       const v1::GetMemberRequest* request,
@@ -23,12 +24,16 @@ class MemberGrpcService final : public v1::MemberService::CallbackService {
   grpc::ServerUnaryReactor* ListHistory(grpc::CallbackServerContext* context,
                                         const v1::ListHistoryRequest* request,
                                         v1::ListHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* ClaimReceipt(grpc::CallbackServerContext* context,
+                                         const v1::ClaimReceiptRequest* request,
+                                         v1::ClaimReceiptResponse* response) override;
   // Sends the member's view now, then again after every change.
   grpc::ServerWriteReactor<v1::MemberView>* WatchMember(grpc::CallbackServerContext* context,
                                                         const v1::WatchMemberRequest* request) override;
 
  private:
   const MemberOperations& ops_;
+  pos::PosOperations& pos_ops_;
   MemberUpdates& updates_;
   const auth::Authenticator& authenticator_;
 };

@@ -42,7 +42,17 @@ class Replayer {
         return absl::OkStatus();
       case internal::EventRecord::kSale: {
         internal::SaleState& sale = sales_[RefKey(e.sale().ref())];
-        return ApplySaleEvent(ctx, e.sale(), member, &sale, &outcome, &entries);
+        if (member == nullptr) anonymous_sales_[RefKey(e.sale().ref())] = e.sale();  // may be claimed
+        LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, e.sale(), member, &sale, &outcome, &entries));
+        sale.set_member_id(e.member_id());
+        return absl::OkStatus();
+      }
+      case internal::EventRecord::kClaim: {
+        if (member == nullptr) return absl::DataLossError("claim without a member");
+        LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.claim().sale(), e.seq()));
+        auto original = anonymous_sales_.find(RefKey(e.claim().sale()));
+        if (original == anonymous_sales_.end()) return absl::DataLossError("claim of a sale that was not anonymous");
+        return ApplyClaimEvent(ctx, original->second, e.member_id(), *sale, *member, &outcome, &entries);
       }
       case internal::EventRecord::kReturn: {
         LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.return_().original(), e.seq()));
@@ -79,6 +89,7 @@ class Replayer {
 
   ReplayResult& out_;
   std::unordered_map<std::string, internal::SaleState> sales_;
+  std::unordered_map<std::string, v1::Sale> anonymous_sales_;
 };
 
 }  // namespace

@@ -141,7 +141,8 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
 template <class Event, class ApplyFn>
 absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const char* tag,
                                                     const char* field, ApplyFn apply,
-                                                    Durability durability) {
+                                                    Durability durability,
+                                                    const std::string& routed_key) {
   const std::string txn_key = RefKey(event_in.ref());
   const std::string fingerprint = Fingerprint(tag, event_in);
   auto lock = txn_locks_.Lock(txn_key);
@@ -149,7 +150,11 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   LOYALTY_ASSIGN_OR_RETURN(auto replay, FindReplay(txn_key, fingerprint, event_in.ref(), durability));
   if (replay) return std::move(*replay);
 
+  auto sale_lock = sale_locks_.Lock(RefKey(event_in.original()));
   LOYALTY_ASSIGN_OR_RETURN(internal::SaleState sale, ReadSaleState(event_in.original(), field));
+  if (!routed_key.empty() && routed_key != OrderingKeyOfSale(event_in.original(), sale.member_id())) {
+    return absl::AbortedError(loyalty::StrCat(field, ": the sale was just claimed by a member; retry"));
+  }
   std::optional<internal::MemberRecord> member;
   std::optional<engine::MemberState> state;
   if (!sale.member_id().empty()) {
@@ -181,24 +186,83 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
                 LedgerCause{event_in.occurred_at(), &event_in.ref(), "", ""}, writes, durability);
 }
 
-absl::StatusOr<Applied> Ingest::ApplyReturn(const v1::Return& ret, Durability durability) {
+absl::StatusOr<Applied> Ingest::ApplyReturn(const v1::Return& ret, Durability durability,
+                                            const std::string& routed_key) {
   return ApplyToRecordedSale(
       ret, "return", "return.original",
       [&](const ApplyContext& ctx, internal::SaleState& sale, engine::MemberState* member,
           v1::EventOutcome* outcome, std::vector<engine::Entry>* entries) {
         return ApplyReturnEvent(ctx, ret, sale, member, outcome, entries);
       },
-      durability);
+      durability, routed_key);
 }
 
-absl::StatusOr<Applied> Ingest::ApplyVoid(const v1::Void& v, Durability durability) {
+absl::StatusOr<Applied> Ingest::ApplyVoid(const v1::Void& v, Durability durability,
+                                          const std::string& routed_key) {
   return ApplyToRecordedSale(
       v, "void", "void.original",
       [&](const ApplyContext& ctx, internal::SaleState& sale, engine::MemberState* member,
           v1::EventOutcome* outcome, std::vector<engine::Entry>* entries) {
         return ApplyVoidEvent(ctx, v, sale, member, outcome, entries);
       },
-      durability);
+      durability, routed_key);
+}
+
+absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim, Durability durability) {
+  const std::string sale_key = RefKey(claim.sale());
+  auto sale_lock = sale_locks_.Lock(sale_key);
+  auto found = store_.GetProto<internal::SaleState>(Cf::kSales, sale_key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) {
+    return absl::NotFoundError(loyalty::StrCat("sale: no sale ", RefText(claim.sale())));
+  }
+  internal::SaleState sale = std::move(**found);
+  auto event = store_.GetProto<internal::EventRecord>(Cf::kEvents, storage::EventKey(sale.event_seq()));
+  if (!event.ok()) return event.status();
+  if (!event->has_value() || !(*event)->has_sale()) {
+    return absl::DataLossError(loyalty::StrCat("sale ", RefText(claim.sale()), " has no event record"));
+  }
+  const v1::Sale& original = (*event)->sale();
+  if (claim.total_minor() != original.total_minor()) {
+    return absl::FailedPreconditionError("total_minor: does not match the receipt");
+  }
+  if (sale.member_id() == claim.member_id()) {
+    // Claimed by this member before: the same answer again.
+    int64_t points = 0;
+    for (const auto& line : sale.lines()) points += line.points();
+    LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, claim.member_id()));
+    if (durability == Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
+    Applied replay{{}, true};
+    replay.outcome.set_points_earned(points);
+    replay.outcome.set_member_id(claim.member_id());
+    *replay.outcome.mutable_balance() = BalanceOf(member, clock_.NowUnixSeconds());
+    return replay;
+  }
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, claim.member_id()));
+  engine::MemberState state = codec::FromProto(member.engine());
+  const ProgramPtr program = programs_.Current();
+  const uint64_t seq = store_.NextEventSeq();
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const ApplyContext ctx{*program, received_at.seconds(), seq};
+  v1::EventOutcome outcome;
+  std::vector<engine::Entry> entries;
+  LOYALTY_RETURN_IF_ERROR(ApplyClaimEvent(ctx, original, claim.member_id(), sale, state, &outcome, &entries));
+
+  storage::WriteSet writes;
+  writes.Put(Cf::kSales, sale_key, sale);
+  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{received_at, &claim.sale(), "receipt claimed", ""});
+  outcome.set_member_id(member.member_id());
+  *outcome.mutable_balance() = BalanceOf(member, received_at.seconds());
+  internal::EventRecord record;
+  record.set_seq(seq);
+  *record.mutable_received_at() = received_at;
+  record.set_member_id(member.member_id());
+  record.set_program_version(program->version);
+  *record.mutable_claim() = claim;
+  writes.Put(Cf::kEvents, storage::EventKey(seq), record);
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
+  if (updates_ != nullptr) updates_->Notify(member.member_id());
+  return Applied{std::move(outcome), false};
 }
 
 }  // namespace loyalty::pos

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "loyalty/internal/records.pb.h"
+#include "loyalty/v1/member.pb.h"
 #include "loyalty/v1/pos.pb.h"
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
@@ -43,8 +44,16 @@ class Ingest {
   // `member_id` is the resolved member, empty for an anonymous sale.
   absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
                                     storage::Durability durability);
-  absl::StatusOr<Applied> ApplyReturn(const v1::Return& ret, storage::Durability durability);
-  absl::StatusOr<Applied> ApplyVoid(const v1::Void& v, storage::Durability durability);
+  // `routed_key` is the lane the event was routed to (empty: not checked). If
+  // the sale was claimed by a member since, the event belongs on the
+  // member's lane now: ABORTED, and the caller retries.
+  absl::StatusOr<Applied> ApplyReturn(const v1::Return& ret, storage::Durability durability,
+                                      const std::string& routed_key = "");
+  absl::StatusOr<Applied> ApplyVoid(const v1::Void& v, storage::Durability durability,
+                                    const std::string& routed_key = "");
+  // Claims an anonymous sale for `member_id`; runs on the member's lane.
+  // A retry by the same member returns the same points (replayed).
+  absl::StatusOr<Applied> ApplyClaim(const v1::ClaimReceiptRequest& claim, storage::Durability durability);
 
   // The lane key of a sale: its member, or for an anonymous sale its own key.
   static std::string OrderingKeyOfSale(const v1::TransactionRef& ref, const std::string& member_id);
@@ -66,7 +75,8 @@ class Ingest {
   template <class Event, class ApplyFn>
   absl::StatusOr<Applied> ApplyToRecordedSale(const Event& event, const char* tag,
                                               const char* field, ApplyFn apply,
-                                              storage::Durability durability);
+                                              storage::Durability durability,
+                                              const std::string& routed_key);
   // Adds the member's changes and the event, idempotency and sale records to
   // `writes`, and commits.
   absl::StatusOr<Applied> Commit(internal::EventRecord event, const std::string& txn_key,
@@ -80,6 +90,10 @@ class Ingest {
   const Clock& clock_;
   MemberUpdates* updates_;
   KeyLocks txn_locks_;
+  // A sale's state is changed by returns and voids (on the sale's lane) and by
+  // a claim (on the member's lane): this lock keeps them apart. Always taken
+  // after the transaction lock.
+  KeyLocks sale_locks_;
 };
 
 }  // namespace loyalty::pos

@@ -62,7 +62,7 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Pri
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(ret.original(), "return.original"));
   r.occurred_at_micros = Micros(ret.occurred_at());
-  r.apply = [this, ret](Durability d) { return ingest_.ApplyReturn(ret, d); };
+  r.apply = [this, ret, key = r.ordering_key](Durability d) { return ingest_.ApplyReturn(ret, d, key); };
   return r;
 }
 
@@ -74,7 +74,7 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteVoid(const auth::Princ
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(v.original(), "void.original"));
   r.occurred_at_micros = Micros(v.occurred_at());
-  r.apply = [this, v](Durability d) { return ingest_.ApplyVoid(v, d); };
+  r.apply = [this, v, key = r.ordering_key](Durability d) { return ingest_.ApplyVoid(v, d, key); };
   return r;
 }
 
@@ -204,6 +204,25 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
     }
   };
   (*run_phase)(0);
+}
+
+void PosOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done) {
+  absl::Status checked = [&]() -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", claim.member_id()));
+    LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, claim.member_id()));
+    LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("sale", claim.sale()));
+    if (claim.total_minor() < 0 || claim.total_minor() > kMaxSaleTotalMinor) {
+      return FieldError("total_minor", "is out of range");
+    }
+    return ReadMember(store_, claim.member_id()).status();
+  }();
+  if (!checked.ok()) {
+    done(checked);
+    return;
+  }
+  lanes_.Post(claim.member_id(), [this, claim, done = std::move(done)] {
+    done(ingest_.ApplyClaim(claim, Durability::kSynced));
+  });
 }
 
 absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(

@@ -38,6 +38,8 @@ class PosOperations {
   // `events` has at most kMaxBacklogEvents (the transport enforces it).
   void UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
                      std::function<void(v1::BacklogResult)> done);
+  // For the member app: claims an anonymous receipt (on the member's lane).
+  void ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done);
   absl::StatusOr<v1::MemberSummary> LookupMember(const auth::Principal& who,
                                                  const v1::LookupMemberRequest& request);
 

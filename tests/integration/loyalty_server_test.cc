@@ -268,6 +268,62 @@ TEST_F(LoyaltyServerTest, FiguresAndRebuild) {
   EXPECT_EQ(result.events_replayed(), 4u);
 }
 
+// A receipt bought without the card can be claimed once, by one member, with
+// the right total; it then earns, and later returns take back from the member.
+TEST_F(LoyaltyServerTest, ClaimReceiptOnce) {
+  v1::RecordSaleRequest anonymous;
+  *anonymous.mutable_sale() = MakeSale("anon-1", "", {{2, 20'00}});
+  v1::EventOutcome recorded;
+  ASSERT_TRUE(pos_->RecordSale(As("terminal").get(), anonymous, &recorded).ok());
+  EXPECT_EQ(recorded.points_earned(), 0);
+
+  v1::ClaimReceiptRequest claim;
+  claim.set_member_id("m-1");
+  *claim.mutable_sale() = Ref("anon-1");
+  claim.set_total_minor(39'99);
+  v1::ClaimReceiptResponse claimed;
+  grpc::Status wrong_total = member_->ClaimReceipt(As("member").get(), claim, &claimed);
+  EXPECT_EQ(wrong_total.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(wrong_total.error_message(), "total_minor: does not match the receipt");
+  claim.set_total_minor(40'00);
+  ASSERT_TRUE(member_->ClaimReceipt(As("member").get(), claim, &claimed).ok());
+  EXPECT_EQ(claimed.points_earned(), 40);
+  EXPECT_EQ(claimed.balance().pending_points(), 40);
+  ASSERT_TRUE(member_->ClaimReceipt(As("member").get(), claim, &claimed).ok());  // retry: same answer
+  EXPECT_EQ(claimed.points_earned(), 40);
+  EXPECT_EQ(View("m-1").balance().pending_points(), 40);
+
+  claim.set_member_id("m-2");
+  EXPECT_EQ(member_->ClaimReceipt(As("member").get(), claim, &claimed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);  // a member claims only for itself
+  EXPECT_EQ(member_->ClaimReceipt(As("admin").get(), claim, &claimed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // already m-1's
+
+  v1::RecordReturnRequest ret;
+  *ret.mutable_return_() = MakeReturn("r-1", Ref("anon-1"), {{0, 1}});
+  v1::EventOutcome returned;
+  ASSERT_TRUE(pos_->RecordReturn(As("terminal").get(), ret, &returned).ok());
+  EXPECT_EQ(returned.member_id(), "m-1");
+  EXPECT_EQ(returned.points_reversed(), 20);
+
+  v1::VerifyLedgerRequest verify;
+  verify.set_replay_events(true);
+  v1::VerifyLedgerResponse result;
+  ASSERT_TRUE(admin_->VerifyLedger(As("admin").get(), verify, &result).ok());
+  EXPECT_EQ(result.mismatches(), 0u);
+  EXPECT_EQ(result.replay_mismatches(), 0u);
+
+  // Too old to claim.
+  *anonymous.mutable_sale() = MakeSale("anon-2", "", {{1, 5'00}}, kNow - 31 * engine::kDay);
+  ASSERT_TRUE(pos_->RecordSale(As("terminal").get(), anonymous, &recorded).ok());
+  claim.set_member_id("m-1");
+  *claim.mutable_sale() = Ref("anon-2");
+  claim.set_total_minor(5'00);
+  grpc::Status old = member_->ClaimReceipt(As("member").get(), claim, &claimed);
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(old.error_message(), "sale: receipts can be claimed within 30 days");
+}
+
 // A live watch sends the member's view at once and again after each event;
 // a member cannot watch another member.
 TEST_F(LoyaltyServerTest, WatchMemberStreamsUpdates) {

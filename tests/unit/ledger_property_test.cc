@@ -89,7 +89,7 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
       for (int l = 0, n = 1 + pick(4); l < n; ++l) {
         lines.push_back({1 + pick(3), 50 + pick(3000), 0, categories[pick(4)]});
       }
-      const bool anonymous = pick(10) == 0;
+      const bool anonymous = pick(5) == 0;
       const std::string member = anonymous ? "" : "m-" + std::to_string(pick(kMembers));
       // A quarter of the sales arrive late (offline backlog).
       const int64_t at = pick(4) == 0 ? now - pick(20 * 86400) : now;
@@ -133,6 +133,15 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
       std::promise<absl::StatusOr<v1::RunExpiryResponse>> p;
       admin_->RunExpiry(kAdmin, [&](auto r) { p.set_value(std::move(r)); });
       ASSERT_TRUE(p.get_future().get().ok());
+    } else if (op < 96) {
+      // A member claims a random sale: only an anonymous, unreturned, recent one succeeds.
+      const v1::Sale& sale = sales[pick(static_cast<int>(sales.size()))];
+      v1::ClaimReceiptRequest claim;
+      claim.set_member_id("m-" + std::to_string(pick(kMembers)));
+      *claim.mutable_sale() = sale.ref();
+      claim.set_total_minor(sale.total_minor());
+      auto r = ingest_->ApplyClaim(claim, Durability::kBuffered);
+      if (!r.ok()) ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
     } else if (!done_events.empty()) {
       // A retry replays the first answer and changes nothing.
       auto r = done_events[pick(static_cast<int>(done_events.size()))]();
