@@ -324,6 +324,41 @@ TEST_F(LoyaltyServerTest, ClaimReceiptOnce) {
   EXPECT_EQ(old.error_message(), "sale: receipts can be claimed within 30 days");
 }
 
+// Every admin operation refuses terminal and member credentials, and every
+// call refuses a missing token.
+TEST_F(LoyaltyServerTest, AdminOperationsNeedAnAdmin) {
+  for (const std::string token : {"terminal", "member", ""}) {
+    const auto expected = token.empty() ? grpc::StatusCode::UNAUTHENTICATED : grpc::StatusCode::PERMISSION_DENIED;
+    auto ctx = [&] {
+      auto c = std::make_unique<grpc::ClientContext>();
+      if (!token.empty()) c->AddMetadata("authorization", "Bearer " + token);
+      return c;
+    };
+    v1::Program program;
+    EXPECT_EQ(admin_->GetProgram(ctx().get(), {}, &program).error_code(), expected) << token;
+    v1::UpdateProgramRequest update;
+    EXPECT_EQ(admin_->UpdateProgram(ctx().get(), update, &program).error_code(), expected) << token;
+    v1::DryRunReport report;
+    EXPECT_EQ(admin_->DryRunProgram(ctx().get(), update, &report).error_code(), expected) << token;
+    v1::ListAuditResponse audit;
+    EXPECT_EQ(admin_->ListAudit(ctx().get(), {}, &audit).error_code(), expected) << token;
+    v1::ProgramFigures figures;
+    EXPECT_EQ(admin_->GetFigures(ctx().get(), {}, &figures).error_code(), expected) << token;
+    v1::VerifyLedgerResponse verify;
+    EXPECT_EQ(admin_->VerifyLedger(ctx().get(), {}, &verify).error_code(), expected) << token;
+    v1::RunExpiryResponse expiry;
+    EXPECT_EQ(admin_->RunExpiry(ctx().get(), {}, &expiry).error_code(), expected) << token;
+    v1::CreateCheckpointRequest checkpoint;
+    checkpoint.set_dir(dir_.Sub("cp-" + token));
+    v1::CreateCheckpointResponse checkpointed;
+    EXPECT_EQ(admin_->CreateCheckpoint(ctx().get(), checkpoint, &checkpointed).error_code(), expected) << token;
+    v1::EnrollMemberRequest enroll;
+    enroll.set_member_id("m-9");
+    v1::EnrollMemberResponse enrolled;
+    EXPECT_EQ(admin_->EnrollMember(ctx().get(), enroll, &enrolled).error_code(), expected) << token;
+  }
+}
+
 // A live watch sends the member's view at once and again after each event;
 // a member cannot watch another member.
 TEST_F(LoyaltyServerTest, WatchMemberStreamsUpdates) {
