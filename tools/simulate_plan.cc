@@ -348,11 +348,11 @@ class Planner {
       DraftEvent& draft = drafts_[draft_index];
       const int position = static_cast<int>(events.size());
       position_of_draft[draft_index] = position;
+      const auto ref = Ref(draft, position);
       PlannedEvent planned;
       planned.at_seconds = draft.at_seconds;
       planned.store = draft.store;
       planned.event = std::move(draft.event);
-      const auto ref = Ref(draft, position);
       const int original = draft.original < 0 ? -1 : position_of_draft[draft.original];
       FillRefAndTime(planned, ref, original < 0 ? nullptr : &events[original]);
       if (draft.member_index >= 0) {

@@ -29,6 +29,10 @@ std::string Describe(const PlannedEvent& planned) {
                          " of ", UtcDate(planned.at_seconds));
 }
 
+bool IsAuthProblem(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAUTHENTICATED || code == grpc::StatusCode::PERMISSION_DENIED;
+}
+
 }  // namespace
 
 SimulationRunner::SimulationRunner(const SimulateOptions& options, std::shared_ptr<grpc::Channel> channel)
@@ -36,7 +40,7 @@ SimulationRunner::SimulationRunner(const SimulateOptions& options, std::shared_p
       admin_(v1::AdminService::NewStub(channel)),
       pos_(v1::PosService::NewStub(channel)) {}
 
-bool SimulationRunner::Check(const CallResult& result, const std::string& what) {
+bool SimulationRunner::Check(const CallResult& result, const std::string& what, const std::string& hint) {
   retries_ += result.attempts - 1;
   if (result.status.ok()) return true;
   if (!refusal_printed_.exchange(true)) {
@@ -44,6 +48,9 @@ bool SimulationRunner::Check(const CallResult& result, const std::string& what) 
     if (result.attempts > 1) std::cerr << " after " << result.attempts << " attempts";
     std::cerr << ": " << StatusCodeName(result.status.error_code()) << ": "
               << result.status.error_message() << std::endl;
+    if (!hint.empty() && IsAuthProblem(result.status.error_code())) {
+      std::cerr << "loyaltyctl: (" << hint << ")" << std::endl;
+    }
     if (result.status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
       std::cerr << "loyaltyctl: (transaction ids depend only on --seed, and event times on the day:"
                 << " this server already holds a run with seed " << options_.seed
@@ -57,7 +64,8 @@ bool SimulationRunner::GetProgram(v1::Program& program) {
   const auto result = CallWithRetry(options_.admin_token, [&](grpc::ClientContext* context) {
     return admin_->GetProgram(context, v1::GetProgramRequest(), &program);
   });
-  return Check(result, loyalty::StrCat("AdminService.GetProgram on ", options_.target));
+  return Check(result, loyalty::StrCat("AdminService.GetProgram on ", options_.target),
+               "is --admin-token an admin credential of this loyaltyd?");
 }
 
 bool SimulationRunner::GetFigures(v1::ProgramFigures& figures) {
@@ -122,7 +130,7 @@ bool SimulationRunner::SendSale(const PlannedEvent& planned) {
   const auto result = CallWithRetry(TerminalToken(planned.store), [&](grpc::ClientContext* context) {
     return pos_->RecordSale(context, request, &outcome);
   });
-  if (!Check(result, Describe(planned))) return false;
+  if (!Check(result, Describe(planned), TerminalHint(planned.store))) return false;
   ++sales_;
   if (!request.sale().has_member()) ++anonymous_sales_;
   CountOutcome(outcome, result);
@@ -136,7 +144,7 @@ bool SimulationRunner::SendReturn(const PlannedEvent& planned) {
   const auto result = CallWithRetry(TerminalToken(planned.store), [&](grpc::ClientContext* context) {
     return pos_->RecordReturn(context, request, &outcome);
   });
-  if (!Check(result, Describe(planned))) return false;
+  if (!Check(result, Describe(planned), TerminalHint(planned.store))) return false;
   ++returns_;
   CountOutcome(outcome, result);
   return true;
@@ -149,7 +157,7 @@ bool SimulationRunner::SendVoid(const PlannedEvent& planned) {
   const auto result = CallWithRetry(TerminalToken(planned.store), [&](grpc::ClientContext* context) {
     return pos_->VoidSale(context, request, &outcome);
   });
-  if (!Check(result, Describe(planned))) return false;
+  if (!Check(result, Describe(planned), TerminalHint(planned.store))) return false;
   ++voids_;
   CountOutcome(outcome, result);
   return true;
@@ -164,6 +172,11 @@ void SimulationRunner::CountOutcome(const v1::EventOutcome& outcome, const CallR
 
 std::string SimulationRunner::TerminalToken(int store) const {
   return loyalty::StrCat(options_.terminal_token_prefix, store);
+}
+
+std::string SimulationRunner::TerminalHint(int store) const {
+  return loyalty::StrCat("store-", store, " calls with --terminal-token-prefix followed by '", store,
+                         "'; is that a terminal credential of store-", store, " in this loyaltyd?");
 }
 
 std::vector<CountLine> SimulationRunner::Counts() const {

@@ -52,10 +52,12 @@ class SimulationRunner {
   bool SendSale(const PlannedEvent& planned);
   bool SendReturn(const PlannedEvent& planned);
   bool SendVoid(const PlannedEvent& planned);
-  // Counts a call's attempts; on failure prints the refusal and returns false.
-  bool Check(const CallResult& result, const std::string& what);
+  // Counts a call's attempts; on failure prints the refusal (and `hint` if
+  // the credential was refused) and returns false.
+  bool Check(const CallResult& result, const std::string& what, const std::string& hint = "");
   void CountOutcome(const loyalty::v1::EventOutcome& outcome, const CallResult& result);
   std::string TerminalToken(int store) const;
+  std::string TerminalHint(int store) const;
 
   const SimulateOptions& options_;
   std::unique_ptr<loyalty::v1::AdminService::Stub> admin_;

@@ -278,14 +278,15 @@ SaleEarn QuoteSale(const ProgramConfig& p, const MemberState& s, const SaleInput
 }
 
 SaleEarn RecordSale(const ProgramConfig& p, MemberState& s, const SaleInput& sale, uint64_t batch_id,
-                    Seconds now, std::vector<Entry>& entries) {
+                    Seconds now, std::vector<Entry>& entries, int64_t bonus_points) {
+  assert(bonus_points >= 0);
   Refresh(p, s, now);  // the tier held when the sale is recorded
   SaleEarn earn = QuoteSale(p, s, sale);
   const int64_t total_before = LedgerTotal(s);
-  if (earn.points > 0) {
+  if (earn.points + bonus_points > 0) {
     AddBatch(p, s, batch_id, sale.occurred_at,
-             sale.occurred_at + static_cast<Seconds>(p.pending_days) * kDay, earn.points);
-    entries.push_back({EntryKind::kEarn, earn.points});
+             sale.occurred_at + static_cast<Seconds>(p.pending_days) * kDay, earn.points + bonus_points);
+    entries.push_back({EntryKind::kEarn, earn.points + bonus_points});
     const int64_t month = MonthIndex(sale.occurred_at);
     if (p.max_points_per_month > 0) {
       if (s.cap_month != month) {
@@ -314,10 +315,11 @@ SaleEarn RecordSale(const ProgramConfig& p, MemberState& s, const SaleInput& sal
     it->spend_minor += sale.lines[i].net_minor;
   }
   AddCredit(p, s, sale.occurred_at, credit, 1, now);
+  s.visits_total += 1;
   if (s.first_visit_at == 0 || sale.occurred_at < s.first_visit_at) s.first_visit_at = sale.occurred_at;
   s.last_visit_at = std::max(s.last_visit_at, sale.occurred_at);
   Refresh(p, s, now);  // an upgrade applies at once
-  assert(LedgerTotal(s) == total_before + earn.points);
+  assert(LedgerTotal(s) == total_before + earn.points + bonus_points);
   return earn;
 }
 

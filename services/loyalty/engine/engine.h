@@ -83,8 +83,9 @@ SaleEarn QuoteSale(const ProgramConfig& program, const MemberState& state, const
 // Records a sale: refreshes tier and stage at `now`, earns into a new batch
 // `batch_id` (repaying debt first), adds credit, visit and categories, then
 // refreshes again (an upgrade applies at once).
+// `bonus_points` (from offers) join the sale's batch.
 SaleEarn RecordSale(const ProgramConfig& program, MemberState& state, const SaleInput& sale,
-                    uint64_t batch_id, Seconds now, std::vector<Entry>& entries);
+                    uint64_t batch_id, Seconds now, std::vector<Entry>& entries, int64_t bonus_points = 0);
 
 // Takes back `points` and `credit_minor` of the sale whose batch is
 // `batch_id` and which occurred at `sale_at`. `remove_visit` for a void.

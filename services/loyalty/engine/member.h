@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,10 @@ struct MemberState {
   int32_t engagements = 0;
   int64_t cap_month = 0;            // the month cap_points counts (months since 1970-01)
   int64_t cap_points = 0;
+  int32_t visits_total = 0;         // lifetime, for the member's own rhythm
+  std::string birthday_mmdd;        // "MM-DD" or empty
+  std::map<std::string, int32_t> offer_uses;  // offer id -> times used
+  std::map<std::string, int32_t> punches;     // punch-card offer id -> visits since the last free unit
 };
 
 inline constexpr size_t kMaxStageHistory = 50;

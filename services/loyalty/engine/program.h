@@ -55,6 +55,42 @@ struct Stage {
   int32_t min_engagements = 0;         // offers redeemed, receipts claimed
 };
 
+enum class OfferKind { kPercentOff, kAmountOff, kBonusPoints, kPunchCard, kBirthday, kWinBack, kTierNudge, kStageNudge };
+
+// An offer template marketing configures; the engine picks who gets it.
+struct OfferTemplate {
+  std::string id;
+  std::string title;
+  OfferKind kind = OfferKind::kBonusPoints;
+  int32_t percent_off = 0;          // kPercentOff: 1..100 of matching lines
+  int64_t amount_off_minor = 0;     // kAmountOff: off the matching lines, in line order
+  int64_t bonus_points = 0;         // bonus kinds: extra points for a qualifying sale
+  std::vector<std::string> categories;  // matching lines; empty: every line
+  std::vector<std::string> skus;
+  int32_t punch_visits = 0;         // kPunchCard: every Nth visit buying in categories, one unit free
+  int64_t min_basket_minor = 0;     // matching lines must add up to this
+  std::vector<std::string> tiers;   // targeting; empty: all
+  std::vector<std::string> stages;
+  std::string affinity_category;    // only members who bought this category
+  int32_t lapse_pct = 150;          // kWinBack: late by this share of their rhythm
+  Seconds starts_at = 0;
+  Seconds ends_at = 0;              // 0: open-ended
+  std::vector<std::string> stores;
+  int64_t budget_redemptions = 0;   // in total; 0: unlimited
+  int32_t per_member_limit = 0;     // 0: unlimited
+};
+
+// A reward bought with points, as a one-time code used at the terminal.
+struct Reward {
+  std::string id;
+  std::string title;
+  int64_t cost_points = 0;
+  std::vector<std::string> categories;  // the unit it makes free; empty: any
+  int64_t max_value_minor = 0;          // at most this much off
+  int64_t stock = 0;                    // codes that can be issued; 0: unlimited
+  int32_t code_valid_days = 30;
+};
+
 struct ProgramConfig {
   uint64_t version = 0;
   std::string currency = "EUR";
@@ -78,6 +114,9 @@ struct ProgramConfig {
   // Stages, lowest first. Empty: a single implicit stage "new".
   std::vector<Stage> stages;
   int32_t stage_window_days = 365;
+
+  std::vector<OfferTemplate> offers;
+  std::vector<Reward> rewards;
 };
 
 // Limits on a configuration, each enforced by Validate().
@@ -87,6 +126,8 @@ inline constexpr size_t kMaxStages = 10;
 inline constexpr size_t kMaxPromotions = 100;
 inline constexpr size_t kMaxRuleEntries = 500;  // category multipliers, exclusions
 inline constexpr int32_t kMaxWindowDays = 3 * 365;
+inline constexpr size_t kMaxOffers = 200;
+inline constexpr size_t kMaxRewards = 200;
 
 // The first problem found, as "field: reason" (e.g. "tiers[2].min_spend_minor:
 // must be above tiers[1]'s 50000, got 40000"), or empty if valid.
