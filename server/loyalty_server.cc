@@ -37,10 +37,15 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
   if (!programs.ok()) return programs.status();
   s->programs_ = std::move(*programs);
 
+  auto counters = Counters::Load(*s->store_);
+  if (!counters.ok()) return counters.status();
+  s->counters_ = std::move(*counters);
+
   s->lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
-  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, *s->programs_, clock, &s->updates_);
-  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, *s->programs_, clock);
-  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->programs_, clock);
+  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, *s->programs_, *s->counters_, clock, &s->updates_);
+  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, *s->programs_,
+                                                     *s->counters_, clock);
+  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->programs_, *s->counters_, clock);
   s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->lanes_, clock, *s->programs_, &s->updates_);
   s->pos_service_ = std::make_unique<pos::PosGrpcService>(*s->pos_ops_, *s->authenticator_);
   s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->pos_ops_, s->updates_, *s->authenticator_);

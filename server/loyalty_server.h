@@ -22,6 +22,7 @@
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/loyalty_grpc_services.h"
 #include "services/loyalty/member_operations.h"
+#include "services/loyalty/counters.h"
 #include "services/loyalty/program_store.h"
 #include "services/pos/ingest.h"
 #include "services/pos/pos_grpc_service.h"
@@ -50,6 +51,7 @@ class LoyaltyServer {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<ProgramStore> programs_;
+  std::unique_ptr<Counters> counters_;
   MemberUpdates updates_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<pos::Ingest> ingest_;

@@ -62,6 +62,8 @@ const char* CfName(Cf cf) {
     case Cf::kIdentifiers: return "identifiers";
     case Cf::kMeta: return "meta";
     case Cf::kAudit: return "audit";
+    case Cf::kCodes: return "codes";
+    case Cf::kCounters: return "counters";
     case Cf::kCount: break;
   }
   assert(false && "unknown column family");

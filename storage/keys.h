@@ -18,6 +18,9 @@
 //   CF "meta"        program_key    := "program/" fixed64(version)   every published program
 //                    "program/current"                               the newest one
 //   CF "audit"       audit_key      := fixed64(version)              who published it, when
+//   CF "codes"       code_key       := ascii code                     one-time reward codes
+//   CF "counters"    counter_key    := ascii kind "/" id, e.g. "offer-used/coffee10";
+//                    value fixed64 little-endian, updated only by Merge (adds)
 //
 // Values are protobuf messages from proto/loyalty/internal/records.proto.
 //
@@ -43,6 +46,8 @@ enum class Cf : int {
   kIdentifiers,
   kMeta,
   kAudit,
+  kCodes,
+  kCounters,
   kCount,
 };
 const char* CfName(Cf cf);

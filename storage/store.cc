@@ -7,6 +7,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 
@@ -44,6 +45,39 @@ void WriteSet::PutRaw(Cf cf, std::string_view key, std::string_view value) {
 
 void WriteSet::Delete(Cf cf, std::string_view key) {
   ops_.push_back(Op{cf, std::string(key), std::nullopt});
+}
+
+namespace {
+
+std::string EncodeCounter(int64_t n) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<uint64_t>(n) >> (8 * i)) & 0xff);
+  return out;
+}
+
+int64_t DecodeCounter(const rocksdb::Slice& s) {
+  if (s.size() != 8) return 0;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(s[i]);
+  return static_cast<int64_t>(n);
+}
+
+// Counters are fixed64 little-endian; a merge operand is a delta to add.
+class CounterAddOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger*) const override {
+    const int64_t base = existing ? DecodeCounter(*existing) : 0;
+    *new_value = EncodeCounter(base + DecodeCounter(value));
+    return true;
+  }
+  const char* Name() const override { return "loyalty.CounterAdd"; }
+};
+
+}  // namespace
+
+void WriteSet::AddToCounter(std::string_view key, int64_t delta) {
+  ops_.push_back(Op{Cf::kCounters, std::string(key), EncodeCounter(delta), /*merge=*/true});
 }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
@@ -84,6 +118,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
                               : CfName(static_cast<Cf>(i));
     descriptors.emplace_back(name, cf_options);
   }
+  descriptors[static_cast<int>(Cf::kCounters)].options.merge_operator =
+      std::make_shared<CounterAddOperator>();
 
   std::unique_ptr<Store> store(new Store());
   store->path_ = options.path;
@@ -129,8 +165,9 @@ absl::Status Store::Commit(const WriteSet& writes, Durability durability) {
   if (writes.Empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   for (const auto& op : writes.ops_) {
-    rocksdb::Status s = op.value ? batch.Put(Handle(op.cf), op.key, *op.value)
-                                 : batch.Delete(Handle(op.cf), op.key);
+    rocksdb::Status s = op.merge   ? batch.Merge(Handle(op.cf), op.key, *op.value)
+                        : op.value ? batch.Put(Handle(op.cf), op.key, *op.value)
+                                   : batch.Delete(Handle(op.cf), op.key);
     if (!s.ok()) return FromRocks(s, "build write batch");
   }
   rocksdb::WriteOptions wo;
@@ -167,6 +204,16 @@ std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf, const Snapshot* sna
   rocksdb::ReadOptions options;
   if (snapshot != nullptr) options.snapshot = snapshot->get();
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(options, Handle(cf)));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters() const {
+  std::vector<std::pair<std::string, int64_t>> out;
+  auto it = NewIterator(Cf::kCounters);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    out.emplace_back(it->key().ToString(), DecodeCounter(it->value()));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read counters");
+  return out;
 }
 
 absl::Status Store::Checkpoint(const std::string& dir) {

@@ -52,6 +52,9 @@ class WriteSet {
   void Put(Cf cf, std::string_view key, const google::protobuf::Message& value);
   void PutRaw(Cf cf, std::string_view key, std::string_view value);
   void Delete(Cf cf, std::string_view key);
+  // Adds `delta` to the counter at `key` (CF counters only): concurrent
+  // commits add up without reading, so counters need no lock.
+  void AddToCounter(std::string_view key, int64_t delta);
   size_t Count() const { return ops_.size(); }
   bool Empty() const { return ops_.empty(); }
 
@@ -61,6 +64,7 @@ class WriteSet {
     Cf cf;
     std::string key;
     std::optional<std::string> value;  // nullopt: delete
+    bool merge = false;
   };
   std::vector<Op> ops_;
 };
@@ -113,6 +117,9 @@ class Store {
   // events that never committed are simply skipped.
   uint64_t NextEventSeq() { return next_event_seq_.fetch_add(1); }
   uint64_t LastAllocatedEventSeq() const { return next_event_seq_.load() - 1; }
+
+  // Every counter (CF counters) with its value.
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCounters() const;
 
   // A consistent, openable copy of the database in `dir` (must not exist).
   // Hard links where possible, so it is fast and small.

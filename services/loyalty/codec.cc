@@ -1,5 +1,7 @@
 #include "services/loyalty/codec.h"
 
+#include <algorithm>
+
 namespace loyalty::codec {
 namespace {
 
@@ -38,6 +40,10 @@ engine::MemberState FromProto(const internal::MemberEngineState& p) {
   s.engagements = p.engagements();
   s.cap_month = p.cap_month();
   s.cap_points = p.cap_points();
+  s.visits_total = p.visits_total();
+  s.birthday_mmdd = p.birthday_mmdd();
+  s.offer_uses = {p.offer_uses().begin(), p.offer_uses().end()};
+  s.punches = {p.punches().begin(), p.punches().end()};
   return s;
 }
 
@@ -82,6 +88,10 @@ internal::MemberEngineState ToProto(const engine::MemberState& s) {
   p.set_engagements(s.engagements);
   p.set_cap_month(s.cap_month);
   p.set_cap_points(s.cap_points);
+  p.set_visits_total(s.visits_total);
+  p.set_birthday_mmdd(s.birthday_mmdd);
+  for (const auto& [id, n] : s.offer_uses) (*p.mutable_offer_uses())[id] = n;
+  for (const auto& [id, n] : s.punches) (*p.mutable_punches())[id] = n;
   return p;
 }
 
@@ -111,7 +121,49 @@ engine::ProgramConfig FromProto(const v1::Program& p) {
                         s.max_days_since_visit(), s.min_engagements()});
   }
   c.stage_window_days = p.stage_window_days();
+  for (const auto& o : p.offers()) {
+    engine::OfferTemplate t;
+    t.id = o.id();
+    t.title = o.title();
+    t.kind = static_cast<engine::OfferKind>(std::max(0, static_cast<int>(o.kind()) - 1));
+    t.percent_off = o.percent_off();
+    t.amount_off_minor = o.amount_off_minor();
+    t.bonus_points = o.bonus_points();
+    t.categories = Strings(o.categories());
+    t.skus = Strings(o.skus());
+    t.punch_visits = o.punch_visits();
+    t.min_basket_minor = o.min_basket_minor();
+    t.tiers = Strings(o.tiers());
+    t.stages = Strings(o.stages());
+    t.affinity_category = o.affinity_category();
+    t.lapse_pct = o.lapse_pct() == 0 ? 150 : o.lapse_pct();
+    t.starts_at = o.starts_at().seconds();
+    t.ends_at = o.ends_at().seconds();
+    t.stores = Strings(o.stores());
+    t.budget_redemptions = o.budget_redemptions();
+    t.per_member_limit = o.per_member_limit();
+    c.offers.push_back(std::move(t));
+    if (o.kind() == v1::OFFER_KIND_UNSPECIFIED) c.offers.back().title.clear();  // refused by Validate
+  }
+  for (const auto& r : p.rewards()) c.rewards.push_back(FromProto(r));
   return c;
+}
+
+engine::Reward FromProto(const v1::Reward& r) {
+  return engine::Reward{r.id(), r.title(), r.cost_points(), Strings(r.categories()), r.max_value_minor(), r.stock(),
+                        r.code_valid_days() == 0 ? 30 : r.code_valid_days()};
+}
+
+v1::Reward ToProto(const engine::Reward& r) {
+  v1::Reward out;
+  out.set_id(r.id);
+  out.set_title(r.title);
+  out.set_cost_points(r.cost_points);
+  PutStrings(r.categories, out.mutable_categories());
+  out.set_max_value_minor(r.max_value_minor);
+  out.set_stock(r.stock);
+  out.set_code_valid_days(r.code_valid_days);
+  return out;
 }
 
 v1::Program ToProto(const engine::ProgramConfig& c) {
@@ -161,6 +213,29 @@ v1::Program ToProto(const engine::ProgramConfig& c) {
     o->set_min_engagements(s.min_engagements);
   }
   p.set_stage_window_days(c.stage_window_days);
+  for (const auto& t : c.offers) {
+    auto* o = p.add_offers();
+    o->set_id(t.id);
+    o->set_title(t.title);
+    o->set_kind(static_cast<v1::OfferKind>(static_cast<int>(t.kind) + 1));
+    o->set_percent_off(t.percent_off);
+    o->set_amount_off_minor(t.amount_off_minor);
+    o->set_bonus_points(t.bonus_points);
+    PutStrings(t.categories, o->mutable_categories());
+    PutStrings(t.skus, o->mutable_skus());
+    o->set_punch_visits(t.punch_visits);
+    o->set_min_basket_minor(t.min_basket_minor);
+    PutStrings(t.tiers, o->mutable_tiers());
+    PutStrings(t.stages, o->mutable_stages());
+    o->set_affinity_category(t.affinity_category);
+    o->set_lapse_pct(t.lapse_pct);
+    if (t.starts_at != 0) *o->mutable_starts_at() = Stamp(t.starts_at);
+    if (t.ends_at != 0) *o->mutable_ends_at() = Stamp(t.ends_at);
+    PutStrings(t.stores, o->mutable_stores());
+    o->set_budget_redemptions(t.budget_redemptions);
+    o->set_per_member_limit(t.per_member_limit);
+  }
+  for (const auto& r : c.rewards) *p.add_rewards() = ToProto(r);
   return p;
 }
 

@@ -16,4 +16,7 @@ internal::MemberEngineState ToProto(const engine::MemberState& s);
 engine::ProgramConfig FromProto(const v1::Program& p);
 v1::Program ToProto(const engine::ProgramConfig& c);
 
+engine::Reward FromProto(const v1::Reward& r);
+v1::Reward ToProto(const engine::Reward& r);
+
 }  // namespace loyalty::codec

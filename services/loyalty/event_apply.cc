@@ -11,50 +11,83 @@ std::string RefText(const v1::TransactionRef& ref) {
   return loyalty::StrCat(ref.store_id(), "/", ref.terminal_id(), "/", ref.transaction_id());
 }
 
+engine::SaleInput SaleInputOf(const v1::Sale& sale) {
+  engine::SaleInput input;
+  input.store_id = sale.ref().store_id();
+  input.occurred_at = sale.occurred_at().seconds();
+  for (const auto& line : sale.lines()) {
+    input.lines.push_back({line.sku(), line.category(), line.quantity(),
+                           engine::LineNetMinor(line.quantity(), line.unit_price_minor(), line.discount_minor())});
+  }
+  return input;
+}
+
 absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engine::MemberState* member,
+                            const engine::OfferContext& offers, const std::vector<const engine::Reward*>& rewards,
                             internal::SaleState* state, v1::EventOutcome* outcome,
                             std::vector<engine::Entry>* entries) {
   if (member != nullptr && sale.currency() != ctx.program.currency) {
     return absl::InvalidArgumentError(loyalty::StrCat("sale.currency: the program runs in ",
                                                       ctx.program.currency, ", got ", sale.currency()));
   }
-  engine::SaleInput input;
-  input.store_id = sale.ref().store_id();
-  input.occurred_at = sale.occurred_at().seconds();
+  assert(member != nullptr || rewards.empty());
+  const engine::SaleInput input = SaleInputOf(sale);
   int64_t net_total = 0;
-  for (const auto& line : sale.lines()) {
-    const int64_t net = engine::LineNetMinor(line.quantity(), line.unit_price_minor(), line.discount_minor());
-    input.lines.push_back({line.sku(), line.category(), line.quantity(), net});
-    net_total += net;
+  for (const auto& line : input.lines) net_total += line.net_minor;
+
+  // Check first on a copy: nothing changes if the sale is refused.
+  engine::BasketResult basket;
+  if (member != nullptr) {
+    basket = engine::EvaluateBasket(ctx.program, *member, offers, input, rewards, ctx.now);
+    if (basket.unusable_rewards > 0) {
+      return absl::FailedPreconditionError(
+          "sale.redemption_codes: a code matches no line of this basket that is still to pay");
+    }
   }
-  assert(net_total == sale.total_minor());
+  const int64_t to_pay = net_total - basket.discount_total_minor;
+  if (sale.total_minor() != to_pay) {
+    if (basket.discount_total_minor == 0) {
+      return absl::InvalidArgumentError(loyalty::StrCat(
+          "sale.total_minor: must equal the sum of line net amounts ", net_total, ", got ", sale.total_minor()));
+    }
+    return absl::FailedPreconditionError(loyalty::StrCat(
+        "sale.total_minor: the loyalty discounts are ", basket.discount_total_minor, ", so the total to pay is ",
+        to_pay, ", got ", sale.total_minor(), "; evaluate the basket again"));
+  }
 
   const uint64_t batch_id = storage::LedgerEntryId(ctx.seq, 0);
-  engine::SaleEarn earn;
   if (member != nullptr) {
-    earn = engine::RecordSale(ctx.program, *member, input, batch_id, ctx.now, *entries);
+    basket = engine::RecordBasketSale(ctx.program, *member, offers, input, rewards, batch_id, ctx.now, *entries);
   } else {
-    earn.lines.resize(input.lines.size());  // anonymous: nothing earned (until claimed)
+    basket.earn.lines.resize(input.lines.size());  // anonymous: nothing earned (until claimed)
+    basket.paid_minor.resize(input.lines.size());
+    for (size_t i = 0; i < input.lines.size(); ++i) basket.paid_minor[i] = input.lines[i].net_minor;
   }
-  assert(earn.lines.size() == input.lines.size());
+  assert(basket.earn.lines.size() == input.lines.size());
 
   state->Clear();
   state->set_event_seq(ctx.seq);
   state->set_batch_id(batch_id);
   state->set_currency(sale.currency());
   *state->mutable_occurred_at() = sale.occurred_at();
+  state->set_bonus_points(basket.bonus_points);
+  for (const auto& code : sale.redemption_codes()) state->add_redemption_codes(code);
   for (size_t i = 0; i < input.lines.size(); ++i) {
     auto* ls = state->add_lines();
     ls->set_quantity(input.lines[i].quantity);
-    ls->set_net_minor(input.lines[i].net_minor);
-    ls->set_points(earn.lines[i].points);
-    ls->set_credit_minor(member != nullptr ? earn.lines[i].credit_minor : 0);
+    // A line's value for returns is what the member paid for it.
+    ls->set_net_minor(basket.paid_minor[i]);
+    ls->set_loyalty_discount_minor(input.lines[i].net_minor - basket.paid_minor[i]);
+    ls->set_points(basket.earn.lines[i].points);
+    ls->set_credit_minor(member != nullptr ? basket.earn.lines[i].credit_minor : 0);
   }
   outcome->set_event_seq(ctx.seq);
   outcome->set_kind(v1::EVENT_KIND_SALE);
-  outcome->set_points_earned(earn.points);
-  outcome->set_net_amount_minor(net_total);
+  outcome->set_points_earned(basket.earn.points + basket.bonus_points);
+  outcome->set_net_amount_minor(to_pay);
   outcome->set_currency(sale.currency());
+  outcome->set_discount_total_minor(basket.discount_total_minor);
+  for (const auto& id : basket.applied_offer_ids) outcome->add_applied_offer_ids(id);
   return absl::OkStatus();
 }
 
@@ -125,6 +158,7 @@ absl::Status ApplyVoidEvent(const ApplyContext& ctx, const v1::Void& v, internal
     line.set_reversed_points(line.points());
     line.set_reversed_credit_minor(line.credit_minor());
   }
+  points += sale.bonus_points();  // the visit did not happen: offer bonuses go too
   sale.set_voided(true);
   assert(points >= 0 && value >= 0 && credit >= 0);
   if (member != nullptr) {

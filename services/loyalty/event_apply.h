@@ -11,6 +11,7 @@
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/pos.pb.h"
 #include "services/loyalty/engine/engine.h"
+#include "services/loyalty/engine/offers.h"
 
 namespace loyalty {
 
@@ -20,11 +21,17 @@ struct ApplyContext {
   uint64_t seq;         // the event's sequence number
 };
 
-// `member` is null for an anonymous sale. Fills `sale` (its new state),
-// `outcome` (all but the balance) and the ledger `entries`.
+// `member` is null for an anonymous sale. `rewards` are the rewards of the
+// sale's redemption codes, in order (the caller checked the codes). Applies
+// the member's offers, checks the total to pay, and fills `sale` (its new
+// state), `outcome` (all but the balance) and the ledger `entries`.
 absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engine::MemberState* member,
+                            const engine::OfferContext& offers, const std::vector<const engine::Reward*>& rewards,
                             internal::SaleState* sale_state, v1::EventOutcome* outcome,
                             std::vector<engine::Entry>* entries);
+
+// The engine's view of a sale's lines (net before loyalty discounts).
+engine::SaleInput SaleInputOf(const v1::Sale& sale);
 
 // `sale` is the recorded sale's state, updated in place. `member` is null if
 // the sale was anonymous. FAILED_PRECONDITION / INVALID_ARGUMENT leave all

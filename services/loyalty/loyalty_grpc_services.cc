@@ -39,6 +39,34 @@ grpc::ServerUnaryReactor* MemberGrpcService::ListHistory(grpc::CallbackServerCon
                [&](const auth::Principal& who) { return ops_.ListHistory(who, *request); });
 }
 
+grpc::ServerUnaryReactor* MemberGrpcService::ListOffers(grpc::CallbackServerContext* context,
+                                                        const v1::ListOffersRequest* request,
+                                                        v1::ListOffersResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.ListOffers(who, *request); });
+}
+
+grpc::ServerUnaryReactor* MemberGrpcService::ListRewards(grpc::CallbackServerContext* context,
+                                                         const v1::ListRewardsRequest* request,
+                                                         v1::ListRewardsResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.ListRewards(who, *request); });
+}
+
+grpc::ServerUnaryReactor* MemberGrpcService::Redeem(grpc::CallbackServerContext* context,
+                                                    const v1::RedeemRequest* request, v1::RedeemResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  pos_ops_.Redeem(*who, *request, [reactor, response](absl::StatusOr<v1::RedeemResponse> r) {
+    FinishUnary(reactor, response, std::move(r));
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* MemberGrpcService::ClaimReceipt(grpc::CallbackServerContext* context,
                                                           const v1::ClaimReceiptRequest* request,
                                                           v1::ClaimReceiptResponse* response) {

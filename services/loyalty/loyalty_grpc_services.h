@@ -24,6 +24,14 @@ class MemberGrpcService final : public v1::MemberService::CallbackService {
   grpc::ServerUnaryReactor* ListHistory(grpc::CallbackServerContext* context,
                                         const v1::ListHistoryRequest* request,
                                         v1::ListHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* ListOffers(grpc::CallbackServerContext* context,
+                                       const v1::ListOffersRequest* request,
+                                       v1::ListOffersResponse* response) override;
+  grpc::ServerUnaryReactor* ListRewards(grpc::CallbackServerContext* context,
+                                        const v1::ListRewardsRequest* request,
+                                        v1::ListRewardsResponse* response) override;
+  grpc::ServerUnaryReactor* Redeem(grpc::CallbackServerContext* context, const v1::RedeemRequest* request,
+                                   v1::RedeemResponse* response) override;
   grpc::ServerUnaryReactor* ClaimReceipt(grpc::CallbackServerContext* context,
                                          const v1::ClaimReceiptRequest* request,
                                          v1::ClaimReceiptResponse* response) override;

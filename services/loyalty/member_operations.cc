@@ -1,6 +1,9 @@
 #include "services/loyalty/member_operations.h"
 
+#include <algorithm>
 #include <charconv>
+
+#include "services/loyalty/engine/offers.h"
 
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
@@ -51,6 +54,52 @@ v1::MemberView ViewOf(const internal::MemberRecord& member, const engine::Progra
   st->set_next_stage(stage.next);
   st->set_next_step(stage.next_step);
   return view;
+}
+
+absl::StatusOr<v1::ListOffersResponse> MemberOperations::ListOffers(const auth::Principal& who,
+                                                                   const v1::ListOffersRequest& request) const {
+  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  const ProgramPtr program = programs_.Current();
+  const engine::Seconds now = clock_.NowUnixSeconds();
+  engine::MemberState state = codec::FromProto(member.engine());
+  engine::Refresh(*program, state, now);
+  v1::ListOffersResponse out;
+  storage::WriteSet shown;
+  for (const auto& po : engine::PersonalOffers(*program, state, OfferContextOf(*program, counters_), now)) {
+    auto* o = out.add_offers();
+    o->set_offer_id(po.offer->id);
+    o->set_title(po.offer->title);
+    o->set_reason(po.reason);
+    if (po.offer->ends_at != 0) o->mutable_valid_until()->set_seconds(po.offer->ends_at);
+    shown.AddToCounter(Counters::OfferShown(po.offer->id), 1);
+    counters_.Add(Counters::OfferShown(po.offer->id), 1);
+  }
+  // A figure, not a balance: a buffered write is enough.
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(shown, storage::Durability::kBuffered));
+  return out;
+}
+
+absl::StatusOr<v1::ListRewardsResponse> MemberOperations::ListRewards(const auth::Principal& who,
+                                                                     const v1::ListRewardsRequest& request) const {
+  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  const ProgramPtr program = programs_.Current();
+  const int64_t available = BalanceOf(member, clock_.NowUnixSeconds()).available_points();
+  v1::ListRewardsResponse out;
+  out.set_available_points(available);
+  for (const auto& r : program->rewards) {
+    auto* v = out.add_rewards();
+    v->set_reward_id(r.id);
+    v->set_title(r.title);
+    v->set_cost_points(r.cost_points);
+    v->set_affordable(available >= r.cost_points);
+    v->set_points_missing(std::max<int64_t>(0, r.cost_points - available));
+    v->set_in_stock(r.stock == 0 || counters_.Get(Counters::RewardIssued(r.id)) < r.stock);
+  }
+  return out;
 }
 
 absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(

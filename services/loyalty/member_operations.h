@@ -8,6 +8,7 @@
 #include "loyalty/v1/member.pb.h"
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
+#include "services/loyalty/counters.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
@@ -18,20 +19,28 @@ inline constexpr uint32_t kMaxHistoryPageSize = 500;
 
 class MemberOperations {
  public:
-  MemberOperations(const storage::Store& store, const ProgramStore& programs, const Clock& clock)
-      : store_(store), programs_(programs), clock_(clock) {}
+  MemberOperations(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock)
+      : store_(store), programs_(programs), counters_(counters), clock_(clock) {}
 
   absl::StatusOr<v1::MemberView> GetMember(const auth::Principal& who,
                                            const v1::GetMemberRequest& request) const;
   // The member's view now, without authorisation (the caller checked it).
   absl::StatusOr<v1::MemberView> CurrentView(const std::string& member_id) const;
+  // The member's personal offers, best first, each with its reason. Counts
+  // each offer as shown (for the offer figures).
+  absl::StatusOr<v1::ListOffersResponse> ListOffers(const auth::Principal& who,
+                                                    const v1::ListOffersRequest& request) const;
+  // The rewards catalog with what the member can afford.
+  absl::StatusOr<v1::ListRewardsResponse> ListRewards(const auth::Principal& who,
+                                                      const v1::ListRewardsRequest& request) const;
   // Newest first. The page token is the entry id to continue below.
   absl::StatusOr<v1::ListHistoryResponse> ListHistory(const auth::Principal& who,
                                                       const v1::ListHistoryRequest& request) const;
 
  private:
-  const storage::Store& store_;
+  storage::Store& store_;
   const ProgramStore& programs_;
+  Counters& counters_;
   const Clock& clock_;
 };
 

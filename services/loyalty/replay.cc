@@ -1,5 +1,6 @@
 #include "services/loyalty/replay.h"
 
+#include <algorithm>
 #include <cassert>
 #include <unordered_map>
 
@@ -43,8 +44,21 @@ class Replayer {
       case internal::EventRecord::kSale: {
         internal::SaleState& sale = sales_[RefKey(e.sale().ref())];
         if (member == nullptr) anonymous_sales_[RefKey(e.sale().ref())] = e.sale();  // may be claimed
-        LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, e.sale(), member, &sale, &outcome, &entries));
+        std::vector<engine::Reward> values;
+        for (const auto& code : e.sale().redemption_codes()) {
+          auto it = codes_.find(code);
+          if (it == codes_.end()) return absl::DataLossError(loyalty::StrCat("sale uses unknown code ", code));
+          values.push_back(it->second);
+        }
+        std::vector<const engine::Reward*> rewards;
+        for (const auto& v : values) rewards.push_back(&v);
+        engine::OfferContext offers;
+        for (const auto& o : program.offers) {
+          if (o.budget_redemptions > 0) offers.budget_used[o.id] = offer_used_[o.id];
+        }
+        LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, e.sale(), member, offers, rewards, &sale, &outcome, &entries));
         sale.set_member_id(e.member_id());
+        for (const auto& id : outcome.applied_offer_ids()) ++offer_used_[id];
         return absl::OkStatus();
       }
       case internal::EventRecord::kClaim: {
@@ -61,6 +75,17 @@ class Replayer {
       case internal::EventRecord::kVoid: {
         LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.void_().original(), e.seq()));
         return ApplyVoidEvent(ctx, e.void_(), *sale, member, &outcome, &entries);
+      }
+      case internal::EventRecord::kRedeem: {
+        if (member == nullptr) return absl::DataLossError("redemption without a member");
+        if (!engine::Spend(program, *member, e.redeem().points(), now, entries)) {
+          return absl::DataLossError(loyalty::StrCat("redemption of event ", e.seq(), " does not replay"));
+        }
+        auto reward = std::find_if(program.rewards.begin(), program.rewards.end(),
+                                   [&](const engine::Reward& r) { return r.id == e.redeem().request().reward_id(); });
+        if (reward == program.rewards.end()) return absl::DataLossError("redemption of an unknown reward");
+        codes_[e.redeem().code()] = *reward;
+        return absl::OkStatus();
       }
       case internal::EventRecord::kAdjust:
         if (member == nullptr) return absl::DataLossError("adjustment without a member");
@@ -90,6 +115,8 @@ class Replayer {
   ReplayResult& out_;
   std::unordered_map<std::string, internal::SaleState> sales_;
   std::unordered_map<std::string, v1::Sale> anonymous_sales_;
+  std::unordered_map<std::string, engine::Reward> codes_;     // code -> reward
+  std::unordered_map<std::string, int64_t> offer_used_;      // offer id -> uses so far
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "services/pos/ingest.h"
 
+#include <algorithm>
 #include <cassert>
+
+#include <openssl/rand.h>
 
 #include "base/str_cat.h"
 #include "services/common/fingerprint.h"
@@ -22,9 +25,33 @@ std::string RefKey(const v1::TransactionRef& ref) {
 
 }  // namespace
 
-Ingest::Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock,
+Ingest::Ingest(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock,
                MemberUpdates* updates)
-    : store_(store), programs_(programs), clock_(clock), updates_(updates) {}
+    : store_(store), programs_(programs), counters_(counters), clock_(clock), updates_(updates) {}
+
+absl::StatusOr<std::vector<internal::RedemptionCode>> Ingest::ReadCodes(
+    const google::protobuf::RepeatedPtrField<std::string>& ids, std::string_view field_name,
+    const std::string& member_id, engine::Seconds now) const {
+  std::vector<internal::RedemptionCode> codes;
+  for (int i = 0; i < ids.size(); ++i) {
+    const std::string field = loyalty::StrCat(field_name, "[", i, "]");
+    auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, ids[i]);
+    if (!code.ok()) return code.status();
+    if (!code->has_value()) return absl::FailedPreconditionError(field + ": unknown code");
+    const internal::RedemptionCode& c = **code;
+    if (c.member_id() != member_id) return absl::FailedPreconditionError(field + ": belongs to another member");
+    if (c.status() != internal::RedemptionCode::STATUS_ISSUED) {
+      return absl::FailedPreconditionError(field + ": already used");
+    }
+    if (now >= c.expires_at()) {
+      return absl::FailedPreconditionError(field + ": expired on " + engine::FormatDate(c.expires_at()));
+    }
+    codes.push_back(c);
+  }
+  return codes;
+}
+
+
 
 std::string Ingest::OrderingKeyOfSale(const v1::TransactionRef& ref, const std::string& member_id) {
   // Member ids and transaction keys cannot collide: a key starts with a
@@ -104,9 +131,6 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
 
   LOYALTY_ASSIGN_OR_RETURN(auto replay, FindReplay(txn_key, fingerprint, sale.ref(), durability));
   if (replay) return std::move(*replay);
-  if (sale.redemption_codes_size() > 0) {
-    return absl::FailedPreconditionError("sale.redemption_codes[0]: unknown or already used code");
-  }
 
   std::optional<internal::MemberRecord> member;
   std::optional<engine::MemberState> state;
@@ -119,23 +143,64 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   // One reading of the clock: replay applies the event at this same time.
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
   const ApplyContext ctx{*program, received_at.seconds(), seq};
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<internal::RedemptionCode> codes,
+                           ReadCodes(sale.redemption_codes(), "sale.redemption_codes", member_id,
+                                     received_at.seconds()));
+  std::vector<engine::Reward> reward_values;
+  for (const auto& c : codes) reward_values.push_back(codec::FromProto(c.reward()));
+  std::vector<const engine::Reward*> rewards;
+  for (const auto& r : reward_values) rewards.push_back(&r);
   internal::SaleState sale_state;
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
-  LOYALTY_RETURN_IF_ERROR(
-      ApplySaleEvent(ctx, sale, state ? &*state : nullptr, &sale_state, &outcome, &entries));
+  LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, sale, state ? &*state : nullptr, OfferContextOf(*program, counters_),
+                                         rewards, &sale_state, &outcome, &entries));
   sale_state.set_member_id(member_id);
+
+  // Offer budgets hold exactly across lanes: reserve before the commit.
+  std::vector<std::string> reserved;
+  auto release = [&] {
+    for (const auto& key : reserved) counters_.Release(key);
+  };
+  for (const auto& id : outcome.applied_offer_ids()) {
+    const auto it = std::find_if(program->offers.begin(), program->offers.end(),
+                                 [&](const engine::OfferTemplate& o) { return o.id == id; });
+    assert(it != program->offers.end());
+    if (!counters_.TryReserve(Counters::OfferUsed(id), it->budget_redemptions)) {
+      release();
+      return absl::FailedPreconditionError(
+          loyalty::StrCat("offer ", id, " has just run out; evaluate the basket again"));
+    }
+    reserved.push_back(Counters::OfferUsed(id));
+  }
 
   storage::WriteSet writes;
   writes.Put(Cf::kSales, txn_key, sale_state);
+  for (auto& c : codes) {
+    c.set_status(internal::RedemptionCode::STATUS_USED);
+    *c.mutable_used_by() = sale.ref();
+    writes.Put(Cf::kCodes, c.code(), c);
+  }
+  for (const auto& id : outcome.applied_offer_ids()) {
+    writes.AddToCounter(Counters::OfferUsed(id), 1);
+    writes.AddToCounter(Counters::OfferSpend(id), outcome.net_amount_minor());
+  }
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = received_at;
   event.set_program_version(program->version);
   *event.mutable_sale() = sale;
-  return Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
-                state ? &*state : nullptr, entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""},
-                writes, durability);
+  auto committed = Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
+                          state ? &*state : nullptr, entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""},
+                          writes, durability);
+  if (!committed.ok()) {
+    release();
+    return committed;
+  }
+  for (const auto& id : committed->outcome.applied_offer_ids()) {
+    counters_.Add(Counters::OfferSpend(id), committed->outcome.net_amount_minor());
+  }
+  return committed;
 }
 
 template <class Event, class ApplyFn>
@@ -172,6 +237,18 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
 
   storage::WriteSet writes;
   writes.Put(Cf::kSales, RefKey(event_in.original()), sale);
+  if constexpr (std::is_same_v<Event, v1::Void>) {
+    // Policy: a void gives back the reward codes the sale used.
+    for (const auto& code_id : sale.redemption_codes()) {
+      auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, code_id);
+      if (!code.ok()) return code.status();
+      if (!code->has_value()) continue;
+      internal::RedemptionCode c = **code;
+      c.set_status(internal::RedemptionCode::STATUS_ISSUED);
+      c.clear_used_by();
+      writes.Put(Cf::kCodes, code_id, c);
+    }
+  }
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = received_at;
@@ -263,6 +340,108 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
   if (updates_ != nullptr) updates_->Notify(member.member_id());
   return Applied{std::move(outcome), false};
+}
+
+namespace {
+
+// 16 characters of base32 (A-Z, 2-7) from 80 random bits: unguessable.
+std::string NewCode() {
+  unsigned char bytes[10];
+  const int ok = RAND_bytes(bytes, sizeof(bytes));
+  assert(ok == 1);
+  (void)ok;
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string code;
+  uint64_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      code.push_back(kAlphabet[(acc >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  return code;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& request, Durability durability) {
+  // Redemptions share the idempotency family under a store id no terminal
+  // can use ('#' is not an id character).
+  const std::string txn_key = storage::TxnKey("#member", request.member_id(), request.request_id());
+  const std::string fingerprint = Fingerprint("redeem", request);
+  auto lock = txn_locks_.Lock(txn_key);
+  auto first = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
+  if (!first.ok()) return first.status();
+  if (first->has_value()) {
+    if ((*first)->fingerprint() != fingerprint) {
+      return absl::AlreadyExistsError("request_id: already used for a different redemption");
+    }
+    if (durability == Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
+    return (*first)->redeem();
+  }
+  const ProgramPtr program = programs_.Current();
+  const auto reward = std::find_if(program->rewards.begin(), program->rewards.end(),
+                                   [&](const engine::Reward& r) { return r.id == request.reward_id(); });
+  if (reward == program->rewards.end()) {
+    return absl::NotFoundError(loyalty::StrCat("reward_id: no reward '", request.reward_id(), "'"));
+  }
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  engine::MemberState state = codec::FromProto(member.engine());
+  const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  const engine::Seconds now = received_at.seconds();
+  std::vector<engine::Entry> entries;
+  if (!engine::Spend(*program, state, reward->cost_points, now, entries)) {
+    return absl::FailedPreconditionError(loyalty::StrCat(
+        "reward_id: needs ", reward->cost_points, " available points, the member has ",
+        engine::BalanceAt(codec::FromProto(member.engine()), now).available));
+  }
+  const std::string stock_key = Counters::RewardIssued(reward->id);
+  if (!counters_.TryReserve(stock_key, reward->stock)) {
+    return absl::FailedPreconditionError(loyalty::StrCat("reward_id: '", reward->id, "' is out of stock"));
+  }
+  const uint64_t seq = store_.NextEventSeq();
+  internal::RedemptionCode code;
+  code.set_code(NewCode());
+  code.set_member_id(member.member_id());
+  *code.mutable_reward() = codec::ToProto(*reward);
+  code.set_status(internal::RedemptionCode::STATUS_ISSUED);
+  code.set_issued_at(now);
+  code.set_expires_at(now + static_cast<engine::Seconds>(reward->code_valid_days) * engine::kDay);
+
+  storage::WriteSet writes;
+  writes.Put(Cf::kCodes, code.code(), code);
+  writes.AddToCounter(stock_key, 1);
+  CommitMemberChanges(member, state, writes, seq, entries,
+                      LedgerCause{received_at, nullptr, loyalty::StrCat("reward ", reward->id), ""});
+  v1::RedeemResponse response;
+  response.set_code(code.code());
+  response.set_points_spent(reward->cost_points);
+  *response.mutable_balance() = BalanceOf(member, now);
+  response.mutable_expires_at()->set_seconds(code.expires_at());
+
+  internal::EventRecord event;
+  event.set_seq(seq);
+  *event.mutable_received_at() = received_at;
+  event.set_member_id(member.member_id());
+  event.set_program_version(program->version);
+  *event.mutable_redeem()->mutable_request() = request;
+  event.mutable_redeem()->set_code(code.code());
+  event.mutable_redeem()->set_points(reward->cost_points);
+  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
+  internal::IdempotencyRecord record;
+  record.set_fingerprint(fingerprint);
+  record.set_event_seq(seq);
+  *record.mutable_redeem() = response;
+  writes.Put(Cf::kTxn, txn_key, record);
+  if (absl::Status s = store_.Commit(writes, durability); !s.ok()) {
+    counters_.Release(stock_key);
+    return s;
+  }
+  if (updates_ != nullptr) updates_->Notify(member.member_id());
+  return response;
 }
 
 }  // namespace loyalty::pos

@@ -23,6 +23,7 @@
 #include "loyalty/v1/pos.pb.h"
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
+#include "services/loyalty/counters.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
@@ -38,7 +39,7 @@ struct Applied {
 class Ingest {
  public:
   // `updates`, if given, hears about every member an event changed.
-  Ingest(storage::Store& store, const ProgramStore& programs, const Clock& clock,
+  Ingest(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock,
          MemberUpdates* updates = nullptr);
 
   // `member_id` is the resolved member, empty for an anonymous sale.
@@ -51,9 +52,19 @@ class Ingest {
                                       const std::string& routed_key = "");
   absl::StatusOr<Applied> ApplyVoid(const v1::Void& v, storage::Durability durability,
                                     const std::string& routed_key = "");
+  // Spends points on a reward and issues a one-time code; runs on the
+  // member's lane. Idempotent by (member, request_id).
+  absl::StatusOr<v1::RedeemResponse> ApplyRedeem(const v1::RedeemRequest& request, storage::Durability durability);
+
   // Claims an anonymous sale for `member_id`; runs on the member's lane.
   // A retry by the same member returns the same points (replayed).
   absl::StatusOr<Applied> ApplyClaim(const v1::ClaimReceiptRequest& claim, storage::Durability durability);
+
+  // The member's codes `codes`; FAILED_PRECONDITION naming the code
+  // (`field`[i]) if one is unknown, used, expired or another member's.
+  absl::StatusOr<std::vector<internal::RedemptionCode>> ReadCodes(
+      const google::protobuf::RepeatedPtrField<std::string>& codes, std::string_view field,
+      const std::string& member_id, engine::Seconds now) const;
 
   // The lane key of a sale: its member, or for an anonymous sale its own key.
   static std::string OrderingKeyOfSale(const v1::TransactionRef& ref, const std::string& member_id);
@@ -85,8 +96,10 @@ class Ingest {
                                  const std::vector<engine::Entry>& entries, const LedgerCause& cause,
                                  storage::WriteSet& writes, storage::Durability durability);
 
+
   storage::Store& store_;
   const ProgramStore& programs_;
+  Counters& counters_;
   const Clock& clock_;
   MemberUpdates* updates_;
   KeyLocks txn_locks_;

@@ -67,6 +67,19 @@ grpc::ServerUnaryReactor* PosGrpcService::LookupMember(grpc::CallbackServerConte
   return reactor;
 }
 
+grpc::ServerUnaryReactor* PosGrpcService::EvaluateBasket(grpc::CallbackServerContext* context,
+                                                         const v1::EvaluateBasketRequest* request,
+                                                         v1::BasketEvaluation* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  FinishUnary(reactor, response, ops_.EvaluateBasket(*who, *request));
+  return reactor;
+}
+
 namespace {
 
 // Reads the whole backlog stream, then hands it to PosOperations.

@@ -24,6 +24,9 @@ class PosGrpcService final : public v1::PosService::CallbackService {
                                      v1::EventOutcome* response) override;
   grpc::ServerReadReactor<v1::BacklogEvent>* UploadBacklog(grpc::CallbackServerContext* context,
                                                            v1::BacklogResult* response) override;
+  grpc::ServerUnaryReactor* EvaluateBasket(grpc::CallbackServerContext* context,
+                                           const v1::EvaluateBasketRequest* request,
+                                           v1::BasketEvaluation* response) override;
   grpc::ServerUnaryReactor* LookupMember(grpc::CallbackServerContext* context,
                                          const v1::LookupMemberRequest* request,
                                          v1::MemberSummary* response) override;

@@ -8,6 +8,8 @@
 
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/loyalty/codec.h"
+#include "services/loyalty/event_apply.h"
 #include "services/loyalty/member_operations.h"
 #include "services/loyalty/member_store.h"
 #include "services/pos/validation.h"
@@ -36,8 +38,8 @@ int PhaseOf(const v1::BacklogEvent& e) {
 }  // namespace
 
 PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store,
-                             const ProgramStore& programs, const Clock& clock)
-    : ingest_(ingest), lanes_(lanes), store_(store), programs_(programs), clock_(clock) {}
+                             const ProgramStore& programs, const Counters& counters, const Clock& clock)
+    : ingest_(ingest), lanes_(lanes), store_(store), programs_(programs), counters_(counters), clock_(clock) {}
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Principal& who,
                                                                const v1::Sale& sale) {
@@ -204,6 +206,76 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
     }
   };
   (*run_phase)(0);
+}
+
+absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::Principal& who,
+                                                                    const v1::EvaluateBasketRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(ValidateId("store_id", request.store_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, request.store_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
+  LOYALTY_RETURN_IF_ERROR(ValidateCurrency("currency", request.currency()));
+  LOYALTY_RETURN_IF_ERROR(ValidateLines("lines", request.lines()));
+  if (request.redemption_codes_size() > kMaxCodesPerSale) {
+    return FieldError("redemption_codes", loyalty::StrCat("at most ", kMaxCodesPerSale, " codes"));
+  }
+  LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  const ProgramPtr program = programs_.Current();
+  if (request.currency() != program->currency) {
+    return FieldError("currency", loyalty::StrCat("the program runs in ", program->currency));
+  }
+  const engine::Seconds now = clock_.NowUnixSeconds();
+  LOYALTY_ASSIGN_OR_RETURN(std::vector<internal::RedemptionCode> codes,
+                           ingest_.ReadCodes(request.redemption_codes(), "redemption_codes", member_id, now));
+  std::vector<engine::Reward> values;
+  for (const auto& c : codes) values.push_back(codec::FromProto(c.reward()));
+  std::vector<const engine::Reward*> rewards;
+  for (const auto& v : values) rewards.push_back(&v);
+
+  v1::Sale as_sale;  // the same conversion RecordSale uses
+  as_sale.mutable_ref()->set_store_id(request.store_id());
+  *as_sale.mutable_occurred_at() = request.has_at() ? request.at() : clock_.NowTimestamp();
+  *as_sale.mutable_lines() = request.lines();
+  const engine::SaleInput input = SaleInputOf(as_sale);
+  const engine::BasketResult basket = engine::EvaluateBasket(*program, codec::FromProto(member.engine()),
+                                                             OfferContextOf(*program, counters_), input, rewards, now);
+  if (basket.unusable_rewards > 0) {
+    return absl::FailedPreconditionError("redemption_codes: a code matches no line of this basket that is still to pay");
+  }
+  v1::BasketEvaluation out;
+  out.set_member_id(member_id);
+  out.set_points_to_earn(basket.points_total);
+  out.set_bonus_points(basket.bonus_points);
+  int64_t net = 0;
+  for (const auto& line : input.lines) net += line.net_minor;
+  out.set_net_total_minor(net);
+  out.set_discount_total_minor(basket.discount_total_minor);
+  out.set_total_to_pay_minor(net - basket.discount_total_minor);
+  for (const auto& d : basket.discounts) {
+    auto* ld = out.add_discounts();
+    ld->set_line_index(static_cast<uint32_t>(d.line));
+    ld->set_discount_minor(d.discount_minor);
+    ld->set_offer_id(d.source_id);
+  }
+  for (const auto& id : basket.applied_offer_ids) out.add_applicable_offer_ids(id);
+  return out;
+}
+
+void PosOperations::Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
+                           std::function<void(absl::StatusOr<v1::RedeemResponse>)> done) {
+  absl::Status checked = [&]() -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+    LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+    LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
+    return ValidateId("request_id", request.request_id());
+  }();
+  if (!checked.ok()) {
+    done(checked);
+    return;
+  }
+  lanes_.Post(request.member_id(), [this, request, done = std::move(done)] {
+    done(ingest_.ApplyRedeem(request, Durability::kSynced));
+  });
 }
 
 void PosOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done) {

@@ -30,7 +30,7 @@ class PosOperations {
   using Done = std::function<void(absl::StatusOr<Applied>)>;
 
   PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const ProgramStore& programs,
-                const Clock& clock);
+                const Counters& counters, const Clock& clock);
 
   void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
   void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
@@ -38,6 +38,13 @@ class PosOperations {
   // `events` has at most kMaxBacklogEvents (the transport enforces it).
   void UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
                      std::function<void(v1::BacklogResult)> done);
+  // Before payment: what the basket gets. Read-only; the same engine code as
+  // RecordSale, so recording then gives the same discounts and points.
+  absl::StatusOr<v1::BasketEvaluation> EvaluateBasket(const auth::Principal& who,
+                                                      const v1::EvaluateBasketRequest& request);
+  // For the member app: spends points on a reward, returns a one-time code.
+  void Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
+              std::function<void(absl::StatusOr<v1::RedeemResponse>)> done);
   // For the member app: claims an anonymous receipt (on the member's lane).
   void ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done);
   absl::StatusOr<v1::MemberSummary> LookupMember(const auth::Principal& who,
@@ -60,6 +67,7 @@ class PosOperations {
   Lanes& lanes_;
   storage::Store& store_;
   const ProgramStore& programs_;
+  const Counters& counters_;
   const Clock& clock_;
 };
 

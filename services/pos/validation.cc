@@ -116,6 +116,17 @@ absl::Status ValidateCurrency(std::string_view field, std::string_view currency)
   return absl::OkStatus();
 }
 
+absl::Status ValidateLines(std::string_view field,
+                           const google::protobuf::RepeatedPtrField<v1::LineItem>& lines) {
+  if (lines.size() < 1 || lines.size() > kMaxLinesPerSale) {
+    return FieldError(field, loyalty::StrCat("must have 1 to ", kMaxLinesPerSale, " lines, got ", lines.size()));
+  }
+  for (int i = 0; i < lines.size(); ++i) {
+    LOYALTY_RETURN_IF_ERROR(ValidateLine(loyalty::StrCat(field, "[", i, "]"), lines[i]));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSale(const v1::Sale& sale, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("sale.ref", sale.ref()));
   LOYALTY_RETURN_IF_ERROR(ValidateTime("sale.occurred_at", sale.occurred_at(), sale.has_occurred_at(), now));
@@ -136,10 +147,12 @@ absl::Status ValidateSale(const v1::Sale& sale, int64_t now) {
     return FieldError("sale.lines", loyalty::StrCat("sum to ", net_total, ", more than the limit ",
                                                  kMaxSaleTotalMinor));
   }
-  if (sale.total_minor() != net_total) {
+  // The total is what the member pays: line nets less loyalty discounts,
+  // which ingest checks exactly; here it can only be out of range.
+  if (sale.total_minor() > net_total || sale.total_minor() < 0) {
     return FieldError("sale.total_minor",
                       loyalty::StrCat("must equal the sum of line net amounts ", net_total, ", got ",
-                                   sale.total_minor()));
+                                      sale.total_minor()));
   }
   if (sale.tenders_size() > kMaxTendersPerSale) {
     return FieldError("sale.tenders", loyalty::StrCat("must have at most ", kMaxTendersPerSale,
@@ -159,13 +172,21 @@ absl::Status ValidateSale(const v1::Sale& sale, int64_t now) {
     }
     tendered += t.amount_minor();
   }
-  if (sale.tenders_size() > 0 && tendered != net_total) {
+  if (sale.tenders_size() > 0 && tendered != sale.total_minor()) {
     return FieldError("sale.tenders", loyalty::StrCat("sum to ", tendered, " but the total is ",
-                                                   net_total));
+                                                      sale.total_minor()));
   }
+  if (sale.redemption_codes_size() > kMaxCodesPerSale) {
+    return FieldError("sale.redemption_codes", loyalty::StrCat("at most ", kMaxCodesPerSale, " codes"));
+  }
+  std::set<std::string> codes;
   for (int i = 0; i < sale.redemption_codes_size(); ++i) {
-    LOYALTY_RETURN_IF_ERROR(ValidateId(loyalty::StrCat("sale.redemption_codes[", i, "]"),
-                               sale.redemption_codes(i)));
+    const std::string field = loyalty::StrCat("sale.redemption_codes[", i, "]");
+    LOYALTY_RETURN_IF_ERROR(ValidateId(field, sale.redemption_codes(i)));
+    if (!codes.insert(sale.redemption_codes(i)).second) return FieldError(field, "is listed twice");
+  }
+  if (sale.redemption_codes_size() > 0 && !sale.has_member()) {
+    return FieldError("sale.redemption_codes", "a sale that uses codes must identify the member");
   }
   return absl::OkStatus();
 }

@@ -24,6 +24,7 @@ inline constexpr int64_t kMaxUnitPriceMinor = 100'000'000;
 inline constexpr int64_t kMaxSaleTotalMinor = 10'000'000'000;
 inline constexpr size_t kMaxReasonBytes = 256;
 inline constexpr int kMaxBacklogEvents = 10'000;
+inline constexpr int kMaxCodesPerSale = 10;
 inline constexpr int64_t kMaxFutureSkewSeconds = 5 * 60;
 inline constexpr int64_t kMaxEventAgeSeconds = 400LL * 24 * 3600;
 
@@ -39,6 +40,9 @@ absl::Status ValidateMemberIdentifier(std::string_view field, const v1::MemberId
 absl::Status ValidateCardNumber(std::string_view field, std::string_view card);
 absl::Status ValidatePhone(std::string_view field, std::string_view phone);
 absl::Status ValidateCurrency(std::string_view field, std::string_view currency);
+// Basket lines: 1..200, each valid (sku, category, quantity, price, discount).
+absl::Status ValidateLines(std::string_view field,
+                           const google::protobuf::RepeatedPtrField<v1::LineItem>& lines);
 
 // INVALID_ARGUMENT "<field>: <reason>".
 absl::Status FieldError(std::string_view field, std::string_view reason);

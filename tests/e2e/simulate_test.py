@@ -257,6 +257,8 @@ def main():
                         (member_pb2, member_pb2_grpc))
         check_second_run(checks, args.ctl, server.address, figures, sim, day_of_first_run)
         checks.check("loyaltyd stops cleanly on SIGTERM", server.terminate() == 0)
+    except lp.ServerStartError as e:  # its message ends with the log's tail
+        checks.check("loyaltyd starts", False, str(e))
     except Exception as e:  # a crash of the test itself is a failure, not a pass
         checks.check("test ran to the end", False, f"{type(e).__name__}: {e}\n{server.log_tail()}")
     finally:

@@ -29,7 +29,8 @@ class IngestTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
-    ingest_ = std::make_unique<Ingest>(*store_, *programs_, clock_);
+    counters_ = std::move(*Counters::Load(*store_));
+    ingest_ = std::make_unique<Ingest>(*store_, *programs_, *counters_, clock_);
     Lanes lanes(1, 1);
     AdminOperations admin(*store_, lanes, clock_, *programs_);
     v1::EnrollMemberRequest r;
@@ -51,6 +52,7 @@ class IngestTest : public ::testing::Test {
   ManualClock clock_{kNow};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ProgramStore> programs_;
+  std::unique_ptr<Counters> counters_;
   std::unique_ptr<Ingest> ingest_;
 };
 
@@ -174,7 +176,8 @@ TEST_F(IngestTest, SequenceContinuesAfterReopen) {
   ASSERT_TRUE(store_->Close().ok());
   store_ = std::move(*storage::Store::Open({.path = dir_.Sub("db")}));
   programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
-  ingest_ = std::make_unique<Ingest>(*store_, *programs_, clock_);
+  counters_ = std::move(*Counters::Load(*store_));
+  ingest_ = std::make_unique<Ingest>(*store_, *programs_, *counters_, clock_);
   auto second = ingest_->ApplySale(MakeSale("tx-2", "m-1", {{1, 100}}), "m-1", Durability::kSynced);
   ASSERT_TRUE(second.ok());
   EXPECT_GT(second->outcome.event_seq(), first->outcome.event_seq());

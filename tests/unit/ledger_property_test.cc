@@ -50,7 +50,8 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
   void SetUp() override {
     store_ = std::move(*storage::Store::Open({.path = dir_.Sub("db")}));
     programs_ = std::move(*ProgramStore::Open(*store_, BusyProgram(), clock_));
-    ingest_ = std::make_unique<pos::Ingest>(*store_, *programs_, clock_);
+    counters_ = std::move(*Counters::Load(*store_));
+    ingest_ = std::make_unique<pos::Ingest>(*store_, *programs_, *counters_, clock_);
     lanes_ = std::make_unique<Lanes>(2, 8);
     admin_ = std::make_unique<AdminOperations>(*store_, *lanes_, clock_, *programs_);
     for (int i = 0; i < kMembers; ++i) {
@@ -66,6 +67,7 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
   ManualClock clock_{kNow};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ProgramStore> programs_;
+  std::unique_ptr<Counters> counters_;
   std::unique_ptr<pos::Ingest> ingest_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<AdminOperations> admin_;

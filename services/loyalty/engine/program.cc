@@ -103,6 +103,56 @@ std::string Validate(const ProgramConfig& c) {
     if (s.min_spend_minor < prev.min_spend_minor) return f + ".min_spend_minor: must not be below " + At("stages", i - 1) + "'s";
   }
   if (c.stage_window_days < 1 || c.stage_window_days > kMaxWindowDays) return "stage_window_days: must be between 1 and 1095";
+
+  if (c.offers.size() > kMaxOffers) return "offers: at most 200";
+  std::set<std::string> offer_ids;
+  for (size_t i = 0; i < c.offers.size(); ++i) {
+    const auto& o = c.offers[i];
+    const std::string f = At("offers", i);
+    if (!ValidName(o.id)) return f + ".id: must be 1 to 64 characters";
+    if (!offer_ids.insert(o.id).second) return f + ".id: '" + o.id + "' is used twice";
+    if (o.title.empty() || o.title.size() > 128) return f + ".title: must be 1 to 128 characters (and kind set)";
+    if (o.ends_at != 0 && o.ends_at <= o.starts_at) return f + ".ends_at: must be after starts_at";
+    if (o.budget_redemptions < 0 || o.per_member_limit < 0 || o.min_basket_minor < 0) {
+      return f + ": limits must not be negative";
+    }
+    for (const auto& t : o.tiers) {
+      if (!tier_names.count(t)) return f + ".tiers: no tier named '" + t + "'";
+    }
+    for (const auto& s : o.stages) {
+      if (!stage_names.count(s)) return f + ".stages: no stage named '" + s + "'";
+    }
+    switch (o.kind) {
+      case OfferKind::kPercentOff:
+        if (o.percent_off < 1 || o.percent_off > 100) return f + ".percent_off: must be between 1 and 100";
+        break;
+      case OfferKind::kAmountOff:
+        if (o.amount_off_minor < 1) return f + ".amount_off_minor: must be positive";
+        break;
+      case OfferKind::kPunchCard:
+        if (o.punch_visits < 2 || o.punch_visits > 100) return f + ".punch_visits: must be between 2 and 100";
+        break;
+      default:
+        if (o.bonus_points < 1 || o.bonus_points > 100'000) return f + ".bonus_points: must be between 1 and 100000";
+        break;
+    }
+    if (o.kind == OfferKind::kWinBack && (o.lapse_pct < 100 || o.lapse_pct > 1000)) {
+      return f + ".lapse_pct: must be between 100 and 1000";
+    }
+  }
+  if (c.rewards.size() > kMaxRewards) return "rewards: at most 200";
+  std::set<std::string> reward_ids;
+  for (size_t i = 0; i < c.rewards.size(); ++i) {
+    const auto& r = c.rewards[i];
+    const std::string f = At("rewards", i);
+    if (!ValidName(r.id)) return f + ".id: must be 1 to 64 characters";
+    if (!reward_ids.insert(r.id).second) return f + ".id: '" + r.id + "' is used twice";
+    if (r.title.empty() || r.title.size() > 128) return f + ".title: must be 1 to 128 characters";
+    if (r.cost_points < 1 || r.cost_points > 1'000'000) return f + ".cost_points: must be between 1 and 1000000";
+    if (r.max_value_minor < 1) return f + ".max_value_minor: must be positive";
+    if (r.stock < 0) return f + ".stock: must not be negative";
+    if (r.code_valid_days < 1 || r.code_valid_days > 365) return f + ".code_valid_days: must be between 1 and 365";
+  }
   return "";
 }
 
