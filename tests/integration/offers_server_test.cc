@@ -1,0 +1,324 @@
+// Integration tests of offers, rewards and redemption through the real
+// server: evaluation agrees with recording, codes are used exactly once even
+// when terminals race, the last points can be spent only once, voids give
+// codes back, stock and budgets hold.
+#include <random>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "loyalty/v1/admin.grpc.pb.h"
+#include "loyalty/v1/member.grpc.pb.h"
+#include "loyalty/v1/pos.grpc.pb.h"
+#include "server/config.h"
+#include "server/loyalty_server.h"
+#include "services/common/fingerprint.h"
+#include "services/loyalty/codec.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+
+namespace loyalty {
+namespace {
+
+using loyalty::testing::kNow;
+using loyalty::testing::MakeSale;
+using loyalty::testing::MakeVoid;
+using loyalty::testing::Ref;
+
+engine::ProgramConfig OffersProgram() {
+  engine::ProgramConfig p = engine::DefaultProgram();
+  engine::OfferTemplate bakery;
+  bakery.id = "bakery-10";
+  bakery.title = "10% off bakery";
+  bakery.kind = engine::OfferKind::kPercentOff;
+  bakery.percent_off = 10;
+  bakery.categories = {"bakery"};
+  engine::OfferTemplate bonus;
+  bonus.id = "coffee-bonus";
+  bonus.title = "20 bonus points with a coffee";
+  bonus.kind = engine::OfferKind::kBonusPoints;
+  bonus.bonus_points = 20;
+  bonus.categories = {"coffee"};
+  bonus.budget_redemptions = 1;  // the first sale only, across all members
+  engine::OfferTemplate dairy;
+  dairy.id = "dairy-1eur";
+  dairy.title = "1.00 off dairy";
+  dairy.kind = engine::OfferKind::kAmountOff;
+  dairy.amount_off_minor = 100;
+  dairy.categories = {"dairy"};
+  p.offers = {bakery, bonus, dairy};
+  p.rewards = {{"free-coffee", "Free coffee", 150, {"coffee"}, 400, 0, 30},
+               {"mug", "Loyalty mug", 10, {}, 1000, 1, 30}};
+  return p;
+}
+
+class OffersServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    internal::ServerConfig config;
+    config.set_grpc_listen("127.0.0.1:0");
+    config.set_data_dir(dir_.Sub("db"));
+    config.set_worker_threads(8);
+    config.set_member_strands(16);
+    for (auto [token, role, store, member] :
+         {std::tuple{"terminal", internal::ROLE_TERMINAL, "store-1", ""},
+          std::tuple{"member", internal::ROLE_MEMBER, "", "m-1"},
+          std::tuple{"admin", internal::ROLE_ADMIN, "", ""}}) {
+      auto* c = config.add_credentials();
+      c->set_name(token);
+      c->set_role(role);
+      c->set_token_sha256(Sha256Hex(token));
+      c->set_store_id(store);
+      c->set_member_id(member);
+    }
+    *config.mutable_initial_program() = codec::ToProto(OffersProgram());
+    server::ApplyDefaults(config);
+    server_ = std::move(*server::LoyaltyServer::Start(config, clock_));
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    pos_ = v1::PosService::NewStub(channel);
+    member_ = v1::MemberService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(channel);
+    for (const char* id : {"m-1", "m-2"}) {
+      v1::EnrollMemberRequest r;
+      r.set_member_id(id);
+      v1::EnrollMemberResponse out;
+      ASSERT_TRUE(admin_->EnrollMember(As("admin").get(), r, &out).ok());
+    }
+  }
+
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
+  void Give(const std::string& member, int64_t points, const std::string& id) {
+    v1::AdjustPointsRequest adj;
+    adj.set_member_id(member);
+    adj.set_points(points);
+    adj.set_reason("test");
+    adj.set_request_id(id);
+    v1::AdjustPointsResponse out;
+    ASSERT_TRUE(admin_->AdjustPoints(As("admin").get(), adj, &out).ok());
+  }
+
+  std::string RedeemCode(const std::string& member, const std::string& reward, const std::string& request_id) {
+    v1::RedeemRequest r;
+    r.set_member_id(member);
+    r.set_reward_id(reward);
+    r.set_request_id(request_id);
+    v1::RedeemResponse out;
+    grpc::Status s = member_->Redeem(As("admin").get(), r, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out.code();
+  }
+
+  v1::EvaluateBasketRequest EvaluationOf(const v1::Sale& sale) {
+    v1::EvaluateBasketRequest e;
+    e.set_store_id(sale.ref().store_id());
+    *e.mutable_member() = sale.member();
+    e.set_currency(sale.currency());
+    *e.mutable_lines() = sale.lines();
+    *e.mutable_at() = sale.occurred_at();
+    *e.mutable_redemption_codes() = sale.redemption_codes();
+    return e;
+  }
+
+  grpc::Status Record(v1::Sale sale, v1::EventOutcome* out) {
+    v1::RecordSaleRequest req;
+    *req.mutable_sale() = std::move(sale);
+    return pos_->RecordSale(As("terminal").get(), req, out);
+  }
+
+  int64_t Available(const std::string& member) {
+    v1::GetMemberRequest r;
+    r.set_member_id(member);
+    v1::MemberView view;
+    EXPECT_TRUE(member_->GetMember(As("admin").get(), r, &view).ok());
+    return view.balance().available_points();
+  }
+
+  loyalty::testing::TempDir dir_;
+  ManualClock clock_{kNow};
+  std::unique_ptr<server::LoyaltyServer> server_;
+  std::unique_ptr<v1::PosService::Stub> pos_;
+  std::unique_ptr<v1::MemberService::Stub> member_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+// The member sees offers with reasons; the terminal's evaluation is exactly
+// what recording then does; a stale total is refused.
+TEST_F(OffersServerTest, EvaluationMatchesRecording) {
+  v1::ListOffersRequest list;
+  list.set_member_id("m-1");
+  v1::ListOffersResponse offers;
+  ASSERT_TRUE(member_->ListOffers(As("member").get(), list, &offers).ok());
+  ASSERT_EQ(offers.offers_size(), 3);
+  EXPECT_FALSE(offers.offers(0).reason().empty());
+
+  v1::Sale sale = MakeSale("s-1", "m-1", {{2, 350, 0, "bakery"}, {1, 250, 0, "coffee"}, {1, 80, 0, "dairy"}});
+  v1::BasketEvaluation eval;
+  ASSERT_TRUE(pos_->EvaluateBasket(As("terminal").get(), EvaluationOf(sale), &eval).ok());
+  EXPECT_EQ(eval.net_total_minor(), 1030);
+  EXPECT_EQ(eval.discount_total_minor(), 70 + 80);  // 10% of 7.00 bakery; dairy 1.00 off capped at 0.80
+  EXPECT_EQ(eval.bonus_points(), 20);
+  EXPECT_EQ(eval.points_to_earn(), 6 + 2 + 0 + 20);
+
+  v1::EventOutcome out;
+  grpc::Status stale = Record(sale, &out);  // total without the discounts
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(stale.error_message(),
+            "sale.total_minor: the loyalty discounts are 150, so the total to pay is 880, got 1030; evaluate the basket again");
+  sale.set_total_minor(eval.total_to_pay_minor());
+  ASSERT_TRUE(Record(sale, &out).ok());
+  EXPECT_EQ(out.points_earned(), eval.points_to_earn());
+  EXPECT_EQ(out.discount_total_minor(), eval.discount_total_minor());
+
+  // The bonus had a budget of one: the next evaluation no longer offers it.
+  v1::Sale next = MakeSale("s-2", "m-2", {{1, 250, 0, "coffee"}});
+  ASSERT_TRUE(pos_->EvaluateBasket(As("terminal").get(), EvaluationOf(next), &eval).ok());
+  EXPECT_EQ(eval.bonus_points(), 0);
+}
+
+// Property: for random baskets and members, recording gives exactly the
+// discounts and points the evaluation promised.
+TEST_F(OffersServerTest, RandomBasketsEvaluateAsTheyRecord) {
+  std::mt19937_64 rng(7);
+  const char* categories[] = {"bakery", "coffee", "dairy", "wine"};
+  for (int i = 0; i < 60; ++i) {
+    std::vector<loyalty::testing::LineSpec> lines;
+    for (int l = 0, n = 1 + static_cast<int>(rng() % 5); l < n; ++l) {
+      lines.push_back({1 + static_cast<int32_t>(rng() % 4), 50 + static_cast<int64_t>(rng() % 2000), 0,
+                       categories[rng() % 4]});
+    }
+    v1::Sale sale = MakeSale("p-" + std::to_string(i), rng() % 2 ? "m-1" : "m-2", lines);
+    v1::BasketEvaluation eval;
+    ASSERT_TRUE(pos_->EvaluateBasket(As("terminal").get(), EvaluationOf(sale), &eval).ok());
+    sale.set_total_minor(eval.total_to_pay_minor());
+    v1::EventOutcome out;
+    grpc::Status s = Record(sale, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(out.points_earned(), eval.points_to_earn()) << i;
+    EXPECT_EQ(out.discount_total_minor(), eval.discount_total_minor()) << i;
+    EXPECT_EQ(out.applied_offer_ids_size(), eval.applicable_offer_ids_size()) << i;
+    clock_.AdvanceSeconds(3600);
+  }
+}
+
+// Many terminals race to use the same code: exactly one sale succeeds, the
+// others get FAILED_PRECONDITION; a void gives the code back.
+TEST_F(OffersServerTest, CodeUsedExactlyOnceUnderRace) {
+  Give("m-1", 150, "g-1");
+  const std::string code = RedeemCode("m-1", "free-coffee", "r-1");
+  ASSERT_EQ(code.size(), 16u);
+  EXPECT_EQ(Available("m-1"), 0);
+
+  constexpr int kTerminals = 12;
+  std::atomic<int> ok{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kTerminals; ++t) {
+    threads.emplace_back([&, t] {
+      v1::Sale sale = MakeSale("race-" + std::to_string(t), "m-1", {{1, 300, 0, "coffee"}});
+      sale.add_redemption_codes(code);
+      sale.set_total_minor(0);  // the coffee is free
+      v1::EventOutcome out;
+      grpc::Status s = Record(sale, &out);
+      if (s.ok()) ++ok;
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) ++refused;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(refused.load(), kTerminals - 1);
+
+  // Void the sale that used it: the code works again.
+  for (int t = 0; t < kTerminals; ++t) {
+    v1::VoidSaleRequest v;
+    *v.mutable_void_() = MakeVoid("void-" + std::to_string(t), Ref("race-" + std::to_string(t)));
+    v1::EventOutcome out;
+    if (pos_->VoidSale(As("terminal").get(), v, &out).ok()) break;
+  }
+  v1::Sale again = MakeSale("after-void", "m-1", {{1, 300, 0, "coffee"}});
+  again.add_redemption_codes(code);
+  again.set_total_minor(0);
+  v1::EventOutcome out;
+  EXPECT_TRUE(Record(again, &out).ok());
+  EXPECT_EQ(Record([&] {
+              v1::Sale reuse = again;
+              reuse.mutable_ref()->set_transaction_id("reuse");
+              return reuse;
+            }(), &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// Concurrent redemptions of the last points: exactly as many succeed as the
+// points pay for; the balance matches the ledger.
+TEST_F(OffersServerTest, LastPointsSpentOnce) {
+  Give("m-1", 300, "g-1");
+  constexpr int kCallers = 10;
+  std::atomic<int> ok{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kCallers; ++t) {
+    threads.emplace_back([&, t] {
+      v1::RedeemRequest r;
+      r.set_member_id("m-1");
+      r.set_reward_id("free-coffee");
+      r.set_request_id("redeem-" + std::to_string(t));
+      v1::RedeemResponse out;
+      grpc::Status s = member_->Redeem(As("member").get(), r, &out);
+      if (s.ok()) ++ok;
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) ++refused;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 2);  // 300 points pay for two coffees
+  EXPECT_EQ(refused.load(), kCallers - 2);
+  EXPECT_EQ(Available("m-1"), 0);
+  v1::VerifyLedgerRequest verify;
+  verify.set_replay_events(true);
+  v1::VerifyLedgerResponse result;
+  ASSERT_TRUE(admin_->VerifyLedger(As("admin").get(), verify, &result).ok());
+  EXPECT_EQ(result.mismatches(), 0u);
+  EXPECT_EQ(result.replay_mismatches(), 0u);
+}
+
+// Redemption is idempotent by request id; stock runs out; a member sees what
+// they can afford.
+TEST_F(OffersServerTest, RedeemIdempotentAndStock) {
+  Give("m-1", 20, "g-1");
+  Give("m-2", 20, "g-2");
+  const std::string first = RedeemCode("m-1", "mug", "r-1");
+  EXPECT_EQ(RedeemCode("m-1", "mug", "r-1"), first);  // retry: the same code
+  EXPECT_EQ(Available("m-1"), 10);
+  v1::RedeemRequest r;
+  r.set_member_id("m-2");
+  r.set_reward_id("mug");
+  r.set_request_id("r-2");
+  v1::RedeemResponse out;
+  grpc::Status s = member_->Redeem(As("admin").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "reward_id: 'mug' is out of stock");
+  EXPECT_EQ(Available("m-2"), 20);  // nothing spent
+  r.set_member_id("m-1");
+  EXPECT_EQ(member_->Redeem(As("member").get(), [&] {
+              v1::RedeemRequest other = r;
+              other.set_member_id("m-2");
+              return other;
+            }(), &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::ListRewardsRequest list;
+  list.set_member_id("m-1");
+  v1::ListRewardsResponse rewards;
+  ASSERT_TRUE(member_->ListRewards(As("member").get(), list, &rewards).ok());
+  ASSERT_EQ(rewards.rewards_size(), 2);
+  EXPECT_EQ(rewards.rewards(0).reward_id(), "free-coffee");
+  EXPECT_FALSE(rewards.rewards(0).affordable());
+  EXPECT_EQ(rewards.rewards(0).points_missing(), 140);
+  EXPECT_FALSE(rewards.rewards(1).in_stock());
+}
+
+}  // namespace
+}  // namespace loyalty
