@@ -21,6 +21,7 @@
 #include "server/demo.h"
 #include "server/loyalty_server.h"
 #include "services/common/fingerprint.h"
+#include "services/loyalty/codec.h"
 
 namespace {
 
@@ -84,7 +85,13 @@ int main(int argc, char** argv) {
   if (auto s = loyalty::server::ValidateConfig(config); !s.ok()) return Fail(s);
 
   std::string demo_text;
-  if (config.demo()) demo_text = loyalty::server::AddDemoCredentials(config);
+  if (config.demo()) {
+    demo_text = loyalty::server::AddDemoCredentials(config);
+    if (!config.has_initial_program()) {
+      *config.mutable_initial_program() =
+          loyalty::codec::ToProto(loyalty::server::DemoProgram(config.program_currency()));
+    }
+  }
 
   // Signals go to a waiting thread, not to whichever thread gRPC is running:
   // block them before any thread starts.

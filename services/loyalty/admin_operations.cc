@@ -1,6 +1,7 @@
 #include "services/loyalty/admin_operations.h"
 
 #include <cassert>
+#include <cctype>
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -32,14 +33,22 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
   if (r.display_name().size() > 128) return pos::FieldError("display_name", "must be at most 128 bytes");
   if (!r.card_number().empty()) LOYALTY_RETURN_IF_ERROR(pos::ValidateCardNumber("card_number", r.card_number()));
   if (!r.phone().empty()) LOYALTY_RETURN_IF_ERROR(pos::ValidatePhone("phone", r.phone()));
+  if (!r.birthday().empty()) {
+    const std::string& b = r.birthday();
+    const bool shape = b.size() == 5 && b[2] == '-' && std::isdigit(b[0]) && std::isdigit(b[1]) &&
+                       std::isdigit(b[3]) && std::isdigit(b[4]);
+    const int month = shape ? (b[0] - '0') * 10 + (b[1] - '0') : 0;
+    const int day = shape ? (b[3] - '0') * 10 + (b[4] - '0') : 0;
+    if (month < 1 || month > 12 || day < 1 || day > 31) return pos::FieldError("birthday", "must be MM-DD");
+  }
   return absl::OkStatus();
 }
 
 }  // namespace
 
 AdminOperations::AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock,
-                                 ProgramStore& programs, MemberUpdates* updates)
-    : store_(store), lanes_(lanes), clock_(clock), programs_(programs), updates_(updates) {}
+                                 ProgramStore& programs, const Counters* counters, MemberUpdates* updates)
+    : store_(store), lanes_(lanes), clock_(clock), programs_(programs), counters_(counters), updates_(updates) {}
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
@@ -54,7 +63,7 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
   if (existing->has_value()) {
     const auto& m = **existing;
     if (m.display_name() == request.display_name() && m.card_number() == request.card_number() &&
-        m.phone() == request.phone()) {
+        m.phone() == request.phone() && m.engine().birthday_mmdd() == request.birthday()) {
       out.set_created(false);
       return out;
     }
@@ -85,7 +94,9 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
   member.set_phone(request.phone());
   *member.mutable_enrolled_at() = request.has_enrolled_at() ? request.enrolled_at() : clock_.NowTimestamp();
   member.set_last_event_seq(seq);
-  *member.mutable_engine() = codec::ToProto(engine::EnrolledMember(member.enrolled_at().seconds()));
+  engine::MemberState state = engine::EnrolledMember(member.enrolled_at().seconds());
+  state.birthday_mmdd = request.birthday();
+  *member.mutable_engine() = codec::ToProto(state);
   PutMember(writes, member);
 
   internal::EventRecord event;
@@ -209,6 +220,8 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   for (size_t i = 0; i < std::max<size_t>(1, program->stages.size()); ++i) {
     (*f.mutable_members_per_stage())[engine::StageName(*program, static_cast<int32_t>(i))] = 0;
   }
+  // Per offer: members who used it and moved up a stage at or after their first use.
+  std::map<std::string, uint64_t> moved_up;
   // (week, from, to) -> members, weeks as days since epoch of their Monday.
   std::map<std::tuple<int64_t, int32_t, int32_t>, uint64_t> moves;
   auto clamp_tier = [&](int32_t t) { return std::clamp<int32_t>(t, 0, std::max<int32_t>(0, static_cast<int32_t>(program->tiers.size()) - 1)); };
@@ -227,6 +240,11 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
     f.set_pending_points(f.pending_points() + b.pending);
     ++(*f.mutable_members_per_tier())[engine::TierName(*program, clamp_tier(state.tier))];
     ++(*f.mutable_members_per_stage())[engine::StageName(*program, clamp_stage(state.stage))];
+    for (const auto& [offer_id, first_used] : state.offer_first_used) {
+      const bool up = std::any_of(state.stage_history.begin(), state.stage_history.end(),
+                                  [&](const engine::StageChange& c) { return c.to > c.from && c.at >= first_used; });
+      if (up) ++moved_up[offer_id];
+    }
     for (const auto& change : state.stage_history) {
       const int64_t day = change.at / engine::kDay;
       const int64_t monday = day - ((day + 3) % 7);  // 1970-01-01 was a Thursday
@@ -236,6 +254,16 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   if (!it->status().ok()) return storage::FromRocks(it->status(), "figures");
   f.set_liability_points(f.available_points() + f.pending_points());
   f.set_events(store_.LastAllocatedEventSeq());
+  for (const auto& offer : program->offers) {
+    auto* o = f.add_offers();
+    o->set_offer_id(offer.id);
+    if (counters_ != nullptr) {
+      o->set_shown(static_cast<uint64_t>(counters_->Get(Counters::OfferShown(offer.id))));
+      o->set_used(static_cast<uint64_t>(counters_->Get(Counters::OfferUsed(offer.id))));
+      o->set_spend_minor(counters_->Get(Counters::OfferSpend(offer.id)));
+    }
+    o->set_members_moved_up(moved_up[offer.id]);
+  }
   for (const auto& [key, members] : moves) {
     auto* m = f.add_stage_movements();
     m->set_week_start(engine::FormatDate(std::get<0>(key) * engine::kDay));

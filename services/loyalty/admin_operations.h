@@ -11,6 +11,7 @@
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
 #include "services/common/lanes.h"
+#include "services/loyalty/counters.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
@@ -22,7 +23,7 @@ inline constexpr int64_t kMaxAdjustPoints = 1'000'000;
 class AdminOperations {
  public:
   AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock, ProgramStore& programs,
-                  MemberUpdates* updates = nullptr);
+                  const Counters* counters = nullptr, MemberUpdates* updates = nullptr);
 
   absl::StatusOr<v1::EnrollMemberResponse> EnrollMember(const auth::Principal& who,
                                                         const v1::EnrollMemberRequest& request);
@@ -57,6 +58,7 @@ class AdminOperations {
   Lanes& lanes_;
   const Clock& clock_;
   ProgramStore& programs_;
+  const Counters* counters_;
   MemberUpdates* updates_;
   // Enrollment claims identifiers (card, phone) that must stay unique across
   // members; it is rare, so one mutex serialises it.

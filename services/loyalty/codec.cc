@@ -44,6 +44,7 @@ engine::MemberState FromProto(const internal::MemberEngineState& p) {
   s.birthday_mmdd = p.birthday_mmdd();
   s.offer_uses = {p.offer_uses().begin(), p.offer_uses().end()};
   s.punches = {p.punches().begin(), p.punches().end()};
+  s.offer_first_used = {p.offer_first_used().begin(), p.offer_first_used().end()};
   return s;
 }
 
@@ -92,6 +93,7 @@ internal::MemberEngineState ToProto(const engine::MemberState& s) {
   p.set_birthday_mmdd(s.birthday_mmdd);
   for (const auto& [id, n] : s.offer_uses) (*p.mutable_offer_uses())[id] = n;
   for (const auto& [id, n] : s.punches) (*p.mutable_punches())[id] = n;
+  for (const auto& [id, t] : s.offer_first_used) (*p.mutable_offer_first_used())[id] = t;
   return p;
 }
 

@@ -40,6 +40,7 @@ class Replayer {
       case internal::EventRecord::kEnroll:
         out_.members[e.member_id()] = engine::EnrolledMember(
             e.enroll().has_enrolled_at() ? e.enroll().enrolled_at().seconds() : now);
+        out_.members[e.member_id()].birthday_mmdd = e.enroll().birthday();
         return absl::OkStatus();
       case internal::EventRecord::kSale: {
         internal::SaleState& sale = sales_[RefKey(e.sale().ref())];

@@ -176,6 +176,14 @@ TEST_F(OffersServerTest, EvaluationMatchesRecording) {
   EXPECT_EQ(out.points_earned(), eval.points_to_earn());
   EXPECT_EQ(out.discount_total_minor(), eval.discount_total_minor());
 
+  v1::ProgramFigures figures;
+  ASSERT_TRUE(admin_->GetFigures(As("admin").get(), {}, &figures).ok());
+  ASSERT_EQ(figures.offers_size(), 3);
+  EXPECT_EQ(figures.offers(0).offer_id(), "bakery-10");
+  EXPECT_EQ(figures.offers(0).shown(), 1u);
+  EXPECT_EQ(figures.offers(0).used(), 1u);
+  EXPECT_EQ(figures.offers(0).spend_minor(), 880);
+
   // The bonus had a budget of one: the next evaluation no longer offers it.
   v1::Sale next = MakeSale("s-2", "m-2", {{1, 250, 0, "coffee"}});
   ASSERT_TRUE(pos_->EvaluateBasket(As("terminal").get(), EvaluationOf(next), &eval).ok());

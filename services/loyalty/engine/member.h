@@ -71,6 +71,7 @@ struct MemberState {
   std::string birthday_mmdd;        // "MM-DD" or empty
   std::map<std::string, int32_t> offer_uses;  // offer id -> times used
   std::map<std::string, int32_t> punches;     // punch-card offer id -> visits since the last free unit
+  std::map<std::string, Seconds> offer_first_used;  // offer id -> when the member first used it
 };
 
 inline constexpr size_t kMaxStageHistory = 50;

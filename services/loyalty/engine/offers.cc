@@ -269,7 +269,10 @@ BasketResult RecordBasketSale(const ProgramConfig& p, MemberState& s, const Offe
   }
   const SaleEarn earn = RecordSale(p, s, discounted, batch_id, now, entries, r.bonus_points);
   assert(earn.points == r.earn.points);  // evaluation and recording agree
-  for (const auto& id : r.applied_offer_ids) s.offer_uses[id] += 1;
+  for (const auto& id : r.applied_offer_ids) {
+    s.offer_uses[id] += 1;
+    s.offer_first_used.emplace(id, now);
+  }
   for (const OfferTemplate* o : punch_cards) {
     const bool freed = std::find(r.applied_offer_ids.begin(), r.applied_offer_ids.end(), o->id) !=
                        r.applied_offer_ids.end();
