@@ -148,6 +148,28 @@ TEST(OffersTest, NudgesAndBirthdays) {
   EXPECT_EQ(PersonalOffers(p, s, {}, kT0 + 11 * kDay).size(), 1u);  // birthday week over
 }
 
+// Stage targeting and the stage nudge: only members at the named stages, with
+// the concrete next step as the reason.
+TEST(OffersTest, StageTargetingAndNudge) {
+  ProgramConfig p = Base();
+  p.stages = {{"new"}, {"occasional", 2, 0, 0, 0, 180, 0}};
+  OfferTemplate nudge = Offer("second-visit", OfferKind::kStageNudge);
+  nudge.bonus_points = 25;
+  nudge.stages = {"new"};
+  p.offers = {nudge};
+  MemberState s;
+  s.enrolled_at = kT0;
+  Visits(p, s, 1, kT0);
+  auto offers = PersonalOffers(p, s, {}, kT0 + kDay);
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].reason, "Visit 1 more time to become occasional.");
+  std::vector<Entry> e;
+  auto r = RecordBasketSale(p, s, {}, SaleInput{"store-1", kT0 + kDay, {Line(500)}}, {}, 9, kT0 + kDay, e);
+  EXPECT_EQ(r.bonus_points, 25);
+  EXPECT_EQ(s.stage, 1);
+  EXPECT_TRUE(PersonalOffers(p, s, {}, kT0 + kDay).empty());  // no longer "new"
+}
+
 // Affinity: a category offer is ranked by what the member buys, decayed by time.
 TEST(OffersTest, AffinityRanksOffers) {
   ProgramConfig p = Base();
