@@ -1,18 +1,7 @@
 // Integration tests of the member and admin APIs through a real gRPC channel:
 // program configuration (validation, versions, audit, dry run), tiers and
 // stages as members see them, expiry, adjustments and their authorisation.
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
-#include "loyalty/v1/admin.grpc.pb.h"
-#include "loyalty/v1/member.grpc.pb.h"
-#include "loyalty/v1/pos.grpc.pb.h"
-#include "server/config.h"
-#include "server/loyalty_server.h"
-#include "services/common/fingerprint.h"
-#include "services/loyalty/codec.h"
-#include "tests/support/events.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/server_fixture.h"
 
 namespace loyalty {
 namespace {
@@ -22,49 +11,19 @@ using loyalty::testing::MakeReturn;
 using loyalty::testing::MakeSale;
 using loyalty::testing::Ref;
 
-class LoyaltyServerTest : public ::testing::Test {
+class LoyaltyServerTest : public loyalty::testing::ServerFixture {
  protected:
-  void SetUp() override {
-    internal::ServerConfig config;
-    config.set_grpc_listen("127.0.0.1:0");
-    config.set_data_dir(dir_.Sub("db"));
-    config.set_worker_threads(4);
-    config.set_member_strands(16);
-    for (auto [token, role, store, member] :
-         {std::tuple{"terminal", internal::ROLE_TERMINAL, "store-1", ""},
-          std::tuple{"member", internal::ROLE_MEMBER, "", "m-1"},
-          std::tuple{"admin", internal::ROLE_ADMIN, "", ""}}) {
-      auto* c = config.add_credentials();
-      c->set_name(token);
-      c->set_role(role);
-      c->set_token_sha256(Sha256Hex(token));
-      c->set_store_id(store);
-      c->set_member_id(member);
-    }
+  engine::ProgramConfig Program() const override {
     engine::ProgramConfig program = engine::DefaultProgram();
     program.pending_days = 14;
     program.expiry_days = 90;
-    *config.mutable_initial_program() = codec::ToProto(program);
-    server::ApplyDefaults(config);
-    server_ = std::move(*server::LoyaltyServer::Start(config, clock_));
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
-                                       grpc::InsecureChannelCredentials());
-    pos_ = v1::PosService::NewStub(channel);
-    member_ = v1::MemberService::NewStub(channel);
-    admin_ = v1::AdminService::NewStub(channel);
-    for (const char* id : {"m-1", "m-2"}) {
-      v1::EnrollMemberRequest r;
-      r.set_member_id(id);
-      r.mutable_enrolled_at()->set_seconds(kNow - 400 * engine::kDay);
-      v1::EnrollMemberResponse out;
-      ASSERT_TRUE(admin_->EnrollMember(As("admin").get(), r, &out).ok());
-    }
+    return program;
   }
 
-  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", "Bearer " + token);
-    return ctx;
+  void SetUp() override {
+    ServerFixture::SetUp();
+    Enroll("m-1", "", kNow - 400 * engine::kDay);
+    Enroll("m-2", "", kNow - 400 * engine::kDay);
   }
 
   v1::EventOutcome Sale(const std::string& txn, const std::string& member, int64_t amount_minor,
@@ -77,27 +36,11 @@ class LoyaltyServerTest : public ::testing::Test {
     return out;
   }
 
-  v1::MemberView View(const std::string& member_id, const std::string& token = "admin") {
-    v1::GetMemberRequest r;
-    r.set_member_id(member_id);
-    v1::MemberView view;
-    grpc::Status s = member_->GetMember(As(token).get(), r, &view);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return view;
-  }
-
-  v1::Program Program() {
+  v1::Program Published() {
     v1::Program p;
     EXPECT_TRUE(admin_->GetProgram(As("admin").get(), {}, &p).ok());
     return p;
   }
-
-  loyalty::testing::TempDir dir_;
-  ManualClock clock_{kNow};
-  std::unique_ptr<server::LoyaltyServer> server_;
-  std::unique_ptr<v1::PosService::Stub> pos_;
-  std::unique_ptr<v1::MemberService::Stub> member_;
-  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 // A member sees pending and available points, tier progress and the next
@@ -144,7 +87,7 @@ TEST_F(LoyaltyServerTest, ReturnTakesBackTierCreditWithGrace) {
 // Publishing validates with the field and reason, versions every change,
 // refuses a stale expected_version, and audits author and time.
 TEST_F(LoyaltyServerTest, ProgramUpdatesAreValidatedVersionedAndAudited) {
-  v1::Program p = Program();
+  v1::Program p = Published();
   EXPECT_EQ(p.version(), 1u);
   v1::UpdateProgramRequest update;
   *update.mutable_program() = p;
@@ -159,7 +102,7 @@ TEST_F(LoyaltyServerTest, ProgramUpdatesAreValidatedVersionedAndAudited) {
   update.mutable_program()->set_points_per_major_unit(2);
   ASSERT_TRUE(admin_->UpdateProgram(As("admin").get(), update, &published).ok());
   EXPECT_EQ(published.version(), 2u);
-  EXPECT_EQ(Program().points_per_major_unit(), 2);
+  EXPECT_EQ(Published().points_per_major_unit(), 2);
   EXPECT_EQ(admin_->UpdateProgram(As("admin").get(), update, &published).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);  // version 1 is stale now
   EXPECT_EQ(Sale("s-1", "m-1", 10'00).points_earned(), 20);
@@ -182,7 +125,7 @@ TEST_F(LoyaltyServerTest, DryRunReportsWithoutPublishing) {
   Sale("s-1", "m-1", 300'00);
   Sale("s-2", "m-2", 100'00);
   v1::UpdateProgramRequest proposal;
-  *proposal.mutable_program() = Program();
+  *proposal.mutable_program() = Published();
   proposal.mutable_program()->mutable_tiers(1)->set_min_spend_minor(250'00);  // m-1 would be Silver
   proposal.mutable_program()->set_points_per_major_unit(3);
   v1::DryRunReport report;
@@ -192,7 +135,7 @@ TEST_F(LoyaltyServerTest, DryRunReportsWithoutPublishing) {
   EXPECT_EQ(report.liability_points_before(), 400);
   EXPECT_EQ(report.liability_points_after(), 1200);
   EXPECT_EQ(report.members_per_tier_after().at("Silver"), 1u);
-  EXPECT_EQ(Program().version(), 1u);
+  EXPECT_EQ(Published().version(), 1u);
   proposal.mutable_program()->mutable_tiers(1)->set_earn_multiplier_pct(5000);
   EXPECT_EQ(admin_->DryRunProgram(As("admin").get(), proposal, &report).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -306,12 +249,7 @@ TEST_F(LoyaltyServerTest, ClaimReceiptOnce) {
   EXPECT_EQ(returned.member_id(), "m-1");
   EXPECT_EQ(returned.points_reversed(), 20);
 
-  v1::VerifyLedgerRequest verify;
-  verify.set_replay_events(true);
-  v1::VerifyLedgerResponse result;
-  ASSERT_TRUE(admin_->VerifyLedger(As("admin").get(), verify, &result).ok());
-  EXPECT_EQ(result.mismatches(), 0u);
-  EXPECT_EQ(result.replay_mismatches(), 0u);
+  ExpectLedgerAndReplayAgree();
 
   // Too old to claim.
   *anonymous.mutable_sale() = MakeSale("anon-2", "", {{1, 5'00}}, kNow - 31 * engine::kDay);

@@ -5,18 +5,7 @@
 #include <random>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
-#include "loyalty/v1/admin.grpc.pb.h"
-#include "loyalty/v1/member.grpc.pb.h"
-#include "loyalty/v1/pos.grpc.pb.h"
-#include "server/config.h"
-#include "server/loyalty_server.h"
-#include "services/common/fingerprint.h"
-#include "services/loyalty/codec.h"
-#include "tests/support/events.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/server_fixture.h"
 
 namespace loyalty {
 namespace {
@@ -53,45 +42,14 @@ engine::ProgramConfig OffersProgram() {
   return p;
 }
 
-class OffersServerTest : public ::testing::Test {
+class OffersServerTest : public loyalty::testing::ServerFixture {
  protected:
-  void SetUp() override {
-    internal::ServerConfig config;
-    config.set_grpc_listen("127.0.0.1:0");
-    config.set_data_dir(dir_.Sub("db"));
-    config.set_worker_threads(8);
-    config.set_member_strands(16);
-    for (auto [token, role, store, member] :
-         {std::tuple{"terminal", internal::ROLE_TERMINAL, "store-1", ""},
-          std::tuple{"member", internal::ROLE_MEMBER, "", "m-1"},
-          std::tuple{"admin", internal::ROLE_ADMIN, "", ""}}) {
-      auto* c = config.add_credentials();
-      c->set_name(token);
-      c->set_role(role);
-      c->set_token_sha256(Sha256Hex(token));
-      c->set_store_id(store);
-      c->set_member_id(member);
-    }
-    *config.mutable_initial_program() = codec::ToProto(OffersProgram());
-    server::ApplyDefaults(config);
-    server_ = std::move(*server::LoyaltyServer::Start(config, clock_));
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
-                                       grpc::InsecureChannelCredentials());
-    pos_ = v1::PosService::NewStub(channel);
-    member_ = v1::MemberService::NewStub(channel);
-    admin_ = v1::AdminService::NewStub(channel);
-    for (const char* id : {"m-1", "m-2"}) {
-      v1::EnrollMemberRequest r;
-      r.set_member_id(id);
-      v1::EnrollMemberResponse out;
-      ASSERT_TRUE(admin_->EnrollMember(As("admin").get(), r, &out).ok());
-    }
-  }
+  engine::ProgramConfig Program() const override { return OffersProgram(); }
 
-  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", "Bearer " + token);
-    return ctx;
+  void SetUp() override {
+    ServerFixture::SetUp();
+    Enroll("m-1");
+    Enroll("m-2");
   }
 
   void Give(const std::string& member, int64_t points, const std::string& id) {
@@ -132,20 +90,7 @@ class OffersServerTest : public ::testing::Test {
     return pos_->RecordSale(As("terminal").get(), req, out);
   }
 
-  int64_t Available(const std::string& member) {
-    v1::GetMemberRequest r;
-    r.set_member_id(member);
-    v1::MemberView view;
-    EXPECT_TRUE(member_->GetMember(As("admin").get(), r, &view).ok());
-    return view.balance().available_points();
-  }
-
-  loyalty::testing::TempDir dir_;
-  ManualClock clock_{kNow};
-  std::unique_ptr<server::LoyaltyServer> server_;
-  std::unique_ptr<v1::PosService::Stub> pos_;
-  std::unique_ptr<v1::MemberService::Stub> member_;
-  std::unique_ptr<v1::AdminService::Stub> admin_;
+  int64_t Available(const std::string& member) { return View(member).balance().available_points(); }
 };
 
 // The member sees offers with reasons; the terminal's evaluation is exactly
@@ -284,12 +229,7 @@ TEST_F(OffersServerTest, LastPointsSpentOnce) {
   EXPECT_EQ(ok.load(), 2);  // 300 points pay for two coffees
   EXPECT_EQ(refused.load(), kCallers - 2);
   EXPECT_EQ(Available("m-1"), 0);
-  v1::VerifyLedgerRequest verify;
-  verify.set_replay_events(true);
-  v1::VerifyLedgerResponse result;
-  ASSERT_TRUE(admin_->VerifyLedger(As("admin").get(), verify, &result).ok());
-  EXPECT_EQ(result.mismatches(), 0u);
-  EXPECT_EQ(result.replay_mismatches(), 0u);
+  ExpectLedgerAndReplayAgree();
 }
 
 // Redemption is idempotent by request id; stock runs out; a member sees what

@@ -2,20 +2,8 @@
 // in a temporary folder, called through a real gRPC channel.
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
-#include "loyalty/v1/admin.grpc.pb.h"
-#include "loyalty/v1/member.grpc.pb.h"
-#include "loyalty/v1/pos.grpc.pb.h"
-#include "server/config.h"
-#include "server/loyalty_server.h"
-#include "services/common/fingerprint.h"
-#include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
-#include "tests/support/programs.h"
-#include "tests/support/events.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/server_fixture.h"
 
 namespace loyalty {
 namespace {
@@ -26,60 +14,17 @@ using loyalty::testing::MakeSale;
 using loyalty::testing::MakeVoid;
 using loyalty::testing::Ref;
 
-constexpr char kTerminal1[] = "terminal-store-1";
-constexpr char kTerminal2[] = "terminal-store-2";
-constexpr char kMember1[] = "member-m-1";
-constexpr char kAdmin[] = "admin";
+constexpr const char* kTerminal1 = loyalty::testing::kTerminal;
+using loyalty::testing::kAdmin;
+using loyalty::testing::kTerminal2;
+constexpr const char* kMember1 = loyalty::testing::kMember;
 
-class PosServerTest : public ::testing::Test {
+class PosServerTest : public loyalty::testing::ServerFixture {
  protected:
   void SetUp() override {
-    internal::ServerConfig config;
-    config.set_grpc_listen("127.0.0.1:0");
-    config.set_data_dir(dir_.Sub("db"));
-    config.set_worker_threads(8);
-    config.set_member_strands(64);
-    AddCredential(config, kTerminal1, internal::ROLE_TERMINAL, "store-1", "");
-    AddCredential(config, kTerminal2, internal::ROLE_TERMINAL, "store-2", "");
-    AddCredential(config, kMember1, internal::ROLE_MEMBER, "", "m-1");
-    AddCredential(config, kAdmin, internal::ROLE_ADMIN, "", "");
-    *config.mutable_initial_program() = codec::ToProto(loyalty::testing::PlainProgram());
-    server::ApplyDefaults(config);
-    auto server = server::LoyaltyServer::Start(config, clock_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
-                                       grpc::InsecureChannelCredentials());
-    pos_ = v1::PosService::NewStub(channel);
-    member_ = v1::MemberService::NewStub(channel);
-    admin_ = v1::AdminService::NewStub(channel);
+    ServerFixture::SetUp();
     Enroll("m-1", "4000000000000001");
     Enroll("m-2", "4000000000000002");
-  }
-
-  static void AddCredential(internal::ServerConfig& config, const char* token, internal::Role role,
-                            const char* store, const char* member) {
-    auto* c = config.add_credentials();
-    c->set_name(token);
-    c->set_role(role);
-    c->set_token_sha256(Sha256Hex(token));
-    c->set_store_id(store);
-    c->set_member_id(member);
-  }
-
-  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ctx;
-  }
-
-  void Enroll(const std::string& id, const std::string& card) {
-    v1::EnrollMemberRequest r;
-    r.set_member_id(id);
-    r.set_card_number(card);
-    v1::EnrollMemberResponse out;
-    ASSERT_TRUE(admin_->EnrollMember(As(kAdmin).get(), r, &out).ok());
   }
 
   grpc::Status Sale(const v1::Sale& sale, v1::EventOutcome* out, const std::string& token = kTerminal1,
@@ -95,21 +40,7 @@ class PosServerTest : public ::testing::Test {
     return s;
   }
 
-  int64_t Balance(const std::string& member_id) {
-    v1::GetMemberRequest r;
-    r.set_member_id(member_id);
-    v1::MemberView view;
-    grpc::Status s = member_->GetMember(As(kAdmin).get(), r, &view);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return view.balance().available_points();
-  }
-
-  loyalty::testing::TempDir dir_;
-  ManualClock clock_{kNow};
-  std::unique_ptr<server::LoyaltyServer> server_;
-  std::unique_ptr<v1::PosService::Stub> pos_;
-  std::unique_ptr<v1::MemberService::Stub> member_;
-  std::unique_ptr<v1::AdminService::Stub> admin_;
+  int64_t Balance(const std::string& member_id) { return View(member_id).balance().available_points(); }
 };
 
 // A sale by card earns points; its retry replays the first answer; the same
