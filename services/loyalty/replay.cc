@@ -7,6 +7,7 @@
 #include "base/str_cat.h"
 #include "loyalty/internal/records.pb.h"
 #include "services/common/status_macros.h"
+#include "services/loyalty/codec.h"
 #include "services/loyalty/event_apply.h"
 #include "storage/keys.h"
 
@@ -82,10 +83,7 @@ class Replayer {
         if (!engine::Spend(program, *member, e.redeem().points(), now, entries)) {
           return absl::DataLossError(loyalty::StrCat("redemption of event ", e.seq(), " does not replay"));
         }
-        auto reward = std::find_if(program.rewards.begin(), program.rewards.end(),
-                                   [&](const engine::Reward& r) { return r.id == e.redeem().request().reward_id(); });
-        if (reward == program.rewards.end()) return absl::DataLossError("redemption of an unknown reward");
-        codes_[e.redeem().code()] = *reward;
+        codes_[e.redeem().code()] = codec::FromProto(e.redeem().reward());
         return absl::OkStatus();
       }
       case internal::EventRecord::kAdjust:

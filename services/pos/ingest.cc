@@ -430,6 +430,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   *event.mutable_redeem()->mutable_request() = request;
   event.mutable_redeem()->set_code(code.code());
   event.mutable_redeem()->set_points(reward->cost_points);
+  *event.mutable_redeem()->mutable_reward() = code.reward();
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   internal::IdempotencyRecord record;
   record.set_fingerprint(fingerprint);
