@@ -329,9 +329,10 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
 
   const auto snapshot = store_.GetSnapshot();
   LOYALTY_ASSIGN_OR_RETURN(ReplayResult replayed,
-                           ReplayEventLog(store_, snapshot.get(), [&](uint64_t) -> absl::StatusOr<ProgramPtr> {
-                             return proposed;
-                           }));
+                           ReplayEventLog(
+                               store_, snapshot.get(),
+                               [&](uint64_t) -> absl::StatusOr<ProgramPtr> { return proposed; },
+                               /*what_if=*/true));
   v1::DryRunReport report;
   report.set_events_replayed(replayed.events);
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());

@@ -39,13 +39,13 @@ absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engin
   engine::BasketResult basket;
   if (member != nullptr) {
     basket = engine::EvaluateBasket(ctx.program, *member, offers, input, rewards, ctx.now);
-    if (basket.unusable_rewards > 0) {
+    if (basket.unusable_rewards > 0 && !ctx.what_if) {
       return absl::FailedPreconditionError(
           "sale.redemption_codes: a code matches no line of this basket that is still to pay");
     }
   }
   const int64_t to_pay = net_total - basket.discount_total_minor;
-  if (sale.total_minor() != to_pay) {
+  if (sale.total_minor() != to_pay && !ctx.what_if) {
     if (basket.discount_total_minor == 0) {
       return absl::InvalidArgumentError(loyalty::StrCat(
           "sale.total_minor: must equal the sum of line net amounts ", net_total, ", got ", sale.total_minor()));

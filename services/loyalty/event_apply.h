@@ -19,6 +19,9 @@ struct ApplyContext {
   const engine::ProgramConfig& program;
   engine::Seconds now;  // when the event is applied (tier and stage evaluation)
   uint64_t seq;         // the event's sequence number
+  // Replaying history under a proposed program (dry run): the sale happened as
+  // recorded, so its total is not checked against the proposal's discounts.
+  bool what_if = false;
 };
 
 // `member` is null for an anonymous sale. `rewards` are the rewards of the

@@ -21,11 +21,11 @@ std::string RefKey(const v1::TransactionRef& ref) {
 // Applies one event to the replay's in-memory state.
 class Replayer {
  public:
-  explicit Replayer(ReplayResult& out) : out_(out) {}
+  Replayer(ReplayResult& out, bool what_if) : out_(out), what_if_(what_if) {}
 
   absl::Status Apply(const internal::EventRecord& e, const engine::ProgramConfig& program) {
     const engine::Seconds now = e.received_at().seconds();
-    const ApplyContext ctx{program, now, e.seq()};
+    const ApplyContext ctx{program, now, e.seq(), what_if_};
     engine::MemberState* member = nullptr;
     if (!e.member_id().empty() && e.event_case() != internal::EventRecord::kEnroll) {
       auto it = out_.members.find(e.member_id());
@@ -112,6 +112,7 @@ class Replayer {
   }
 
   ReplayResult& out_;
+  const bool what_if_;
   std::unordered_map<std::string, internal::SaleState> sales_;
   std::unordered_map<std::string, v1::Sale> anonymous_sales_;
   std::unordered_map<std::string, engine::Reward> codes_;     // code -> reward
@@ -122,9 +123,9 @@ class Replayer {
 
 absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const storage::Store::Snapshot* snapshot,
-                                            const ProgramFor& program_for) {
+                                            const ProgramFor& program_for, bool what_if) {
   ReplayResult out;
-  Replayer replayer(out);
+  Replayer replayer(out, what_if);
   auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::EventRecord e;

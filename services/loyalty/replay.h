@@ -31,8 +31,10 @@ struct ReplayResult {
 // The program to apply an event recorded with `version` with.
 using ProgramFor = std::function<absl::StatusOr<ProgramPtr>(uint64_t version)>;
 
+// `what_if`: replaying under a program the events were not recorded with (a
+// dry run); recorded totals are accepted as they are.
 absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const storage::Store::Snapshot* snapshot,
-                                            const ProgramFor& program_for);
+                                            const ProgramFor& program_for, bool what_if = false);
 
 }  // namespace loyalty

@@ -129,6 +129,16 @@ TEST_F(OffersServerTest, EvaluationMatchesRecording) {
   EXPECT_EQ(figures.offers(0).used(), 1u);
   EXPECT_EQ(figures.offers(0).spend_minor(), 880);
 
+  // A dry run of a program without offers replays this discounted sale too.
+  v1::UpdateProgramRequest proposal;
+  ASSERT_TRUE(admin_->GetProgram(As("admin").get(), {}, proposal.mutable_program()).ok());
+  proposal.mutable_program()->clear_offers();
+  v1::DryRunReport report;
+  grpc::Status dry = admin_->DryRunProgram(As("admin").get(), proposal, &report);
+  ASSERT_TRUE(dry.ok()) << dry.error_message();
+  EXPECT_EQ(report.liability_points_before(), 28);
+  EXPECT_EQ(report.liability_points_after(), 9);  // without discounts or bonus: 7 + 2 + 0
+
   // The bonus had a budget of one: the next evaluation no longer offers it.
   v1::Sale next = MakeSale("s-2", "m-2", {{1, 250, 0, "coffee"}});
   ASSERT_TRUE(pos_->EvaluateBasket(As("terminal").get(), EvaluationOf(next), &eval).ok());
