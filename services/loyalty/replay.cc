@@ -81,7 +81,12 @@ class Replayer {
       case internal::EventRecord::kRedeem: {
         if (member == nullptr) return absl::DataLossError("redemption without a member");
         if (!engine::Spend(program, *member, e.redeem().points(), now, entries)) {
-          return absl::DataLossError(loyalty::StrCat("redemption of event ", e.seq(), " does not replay"));
+          if (!what_if_) {
+            return absl::DataLossError(loyalty::StrCat("redemption of event ", e.seq(), " does not replay"));
+          }
+          // Under a proposal the member may have earned less: the points
+          // were spent all the same.
+          engine::Adjust(program, *member, -e.redeem().points(), storage::LedgerEntryId(e.seq(), 0), now, entries);
         }
         codes_[e.redeem().code()] = codec::FromProto(e.redeem().reward());
         return absl::OkStatus();
