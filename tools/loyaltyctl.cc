@@ -6,8 +6,10 @@
 //
 // Subcommands:
 //   simulate   acts as a retail chain's terminals: enrolls members, sends
-//              months of sales, returns and voids in time order, then prints
-//              the program's figures and its own counts.
+//              months of sales (evaluated with the members' offers and reward
+//              codes), returns and voids in time order, with members
+//              redeeming rewards and opening the app, then prints the
+//              program's figures and its own counts.
 //
 // Exit codes: 0 done; 1 the server refused something (printed) or could not
 // be reached; 2 bad command line.
@@ -22,6 +24,7 @@
 
 #include "base/str_cat.h"
 #include "tools/figures_report.h"
+#include "tools/sale_journal.h"
 #include "tools/simulate_options.h"
 #include "tools/simulate_plan.h"
 #include "tools/simulate_runner.h"
@@ -51,11 +54,12 @@ std::shared_ptr<grpc::Channel> ConnectTo(const std::string& target) {
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
 }
 
-// "plan: 300 members; 2650 sales (265 anonymous), 80 returns, 13 voids at
-//  4 stores from 2025-05-22 to 2025-11-22"
+// "plan: 300 members; 2650 sales (265 anonymous), 80 returns, 13 voids,
+//  1500 app openings at 4 stores from 2025-05-22 to 2025-11-22 (seed 1)"
 std::string DescribePlan(const SimulationPlan& plan, const SimulateOptions& options) {
   int64_t sales = 0, anonymous_sales = 0, returns = 0, voids = 0;
   for (const auto& planned : plan.events) {
+    if (planned.IsAppOpening()) continue;
     if (planned.event.has_sale()) {
       ++sales;
       if (!planned.event.sale().has_member()) ++anonymous_sales;
@@ -66,22 +70,37 @@ std::string DescribePlan(const SimulationPlan& plan, const SimulateOptions& opti
     }
   }
   return loyalty::StrCat("plan: ", plan.enrollments.size(), " members; ", sales, " sales (", anonymous_sales,
-                         " anonymous), ", returns, " returns, ", voids, " voids at ", options.stores,
+                         " anonymous), ", returns, " returns, ", voids, " voids, ", plan.app_openings,
+                         " app openings at ", options.stores,
                          " stores from ", UtcDate(plan.period_start_seconds), " to ",
                          UtcDate(plan.period_end_seconds), " (seed ", options.seed, ")");
 }
 
-std::string DescribeProgram(const loyalty::v1::Program& program) {
+// "program: version 1, 1 point(s) per 1.00 EUR, 7 offers, 3 rewards (3 for
+//  categories the simulated stores sell)"
+std::string DescribeProgram(const loyalty::v1::Program& program, size_t usable_rewards) {
   return loyalty::StrCat("program: version ", program.version(), ", ", program.points_per_major_unit(),
-                         " point(s) per 1.00 ", program.currency());
+                         " point(s) per 1.00 ", program.currency(), ", ", program.offers_size(), " offers, ",
+                         program.rewards_size(), " rewards (", usable_rewards,
+                         " for categories the simulated stores sell)");
 }
 
 // Enrolls, sends the events, reads the figures and prints the report.
 bool RunSimulation(const SimulateOptions& options, const SimulationPlan& plan) {
-  SimulationRunner runner(options, ConnectTo(options.target));
+  SaleJournal journal;
+  if (!options.journal.empty()) {
+    std::string error;
+    if (!journal.Open(options.journal, error)) {
+      std::cerr << "loyaltyctl: " << error << std::endl;
+      return false;
+    }
+    std::cerr << "journal: " << options.journal << ", " << journal.loaded() << " sales from earlier runs"
+              << std::endl;
+  }
+  SimulationRunner runner(options, ConnectTo(options.target), journal);
   loyalty::v1::Program program;
   if (!runner.GetProgram(program)) return false;
-  std::cerr << DescribeProgram(program) << std::endl;
+  std::cerr << DescribeProgram(program, runner.usable_rewards()) << std::endl;
 
   if (!runner.Enroll(plan.enrollments)) return false;
   const auto started = std::chrono::steady_clock::now();
@@ -90,8 +109,9 @@ bool RunSimulation(const SimulateOptions& options, const SimulationPlan& plan) {
 
   loyalty::v1::ProgramFigures figures;
   if (!runner.GetFigures(figures)) return false;
-  std::cout << "sent " << plan.events.size() << " events in " << std::fixed << std::setprecision(1) << seconds
-            << " s (" << static_cast<int64_t>(plan.events.size() / std::max(seconds, 0.001)) << " events/s)\n";
+  const auto events = static_cast<int64_t>(plan.events.size()) - plan.app_openings;
+  std::cout << "sent " << events << " events in " << std::fixed << std::setprecision(1) << seconds
+            << " s (" << static_cast<int64_t>(events / std::max(seconds, 0.001)) << " events/s)\n";
   PrintReport(std::cout, figures, runner.Counts());
   return true;
 }

@@ -59,6 +59,7 @@ std::map<std::string, FlagSpec> FlagsOf(SimulateOptions& o) {
       {"concurrency", {integer(o.concurrency, 1, 256), "1..256"}},
       {"return-share", {[&o](const std::string& v) { return ParsePercent(v, o.return_share_percent); },
                         "a percentage 0..50"}},
+      {"journal", {text(o.journal), "a file path"}},
   };
 }
 
@@ -68,14 +69,27 @@ std::string SimulateUsage() {
   return "usage: loyaltyctl simulate --target HOST:PORT --admin-token TOKEN\n"
          "                          --terminal-token-prefix PREFIX\n"
          "                          [--stores 4] [--members 300] [--months 6] [--seed 1]\n"
-         "                          [--concurrency 16] [--return-share 3]\n"
+         "                          [--concurrency 16] [--return-share 3] [--journal FILE]\n"
          "\n"
          "Acts as a retail chain's terminals against a running loyaltyd: enrolls\n"
          "members sim-m-000001.., then sends the sales, returns and voids of the\n"
          "last --months months (up to today 00:00 UTC) in time order, and prints\n"
          "the program's figures. Store k (store-k) uses the terminal token\n"
-         "PREFIX<k>. The same --seed gives the same members, baskets and\n"
-         "transaction ids; run again on the same day, every event is a replay.\n";
+         "PREFIX<k>.\n"
+         "\n"
+         "Members' sales go through PosService.EvaluateBasket first and are\n"
+         "recorded at the total it gives (less the loyalty discounts). Members\n"
+         "who can afford a reward sometimes redeem it (AdminService.GetProgram\n"
+         "lists the rewards) and use the code on their next visit, buying an item\n"
+         "it applies to; a fifth of the members open the app every few days\n"
+         "(MemberService.ListOffers). Redemptions and app openings use the admin\n"
+         "token.\n"
+         "\n"
+         "The same --seed gives the same members, baskets and transaction ids.\n"
+         "Run again on the same day, every event is a replay, except member sales\n"
+         "whose discounts have changed since (an offer used up, a code already\n"
+         "used): give both runs the same --journal FILE, which records each member\n"
+         "sale as sent, to have those sent unchanged too.\n";
 }
 
 std::optional<SimulateOptions> ParseSimulateOptions(std::span<const std::string> args,

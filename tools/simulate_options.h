@@ -19,6 +19,10 @@ struct SimulateOptions {
   uint64_t seed = 1;                  // same seed, same plan and transaction ids
   int concurrency = 16;               // parallel callers
   double return_share_percent = 3.0;  // share of sales followed by a return
+  // If set: a file recording each member sale as sent (its total depends on
+  // the loyalty discounts of that moment); a later run with the same file
+  // sends the same sales again, so that they are answered as replays.
+  std::string journal;
 };
 
 // The usage text of `loyaltyctl simulate`.

@@ -1,7 +1,7 @@
 // tools/simulate_plan.cc: builds the simulation plan (see simulate_plan.h):
 // a catalogue, shoppers with heavy-tailed visit rates and favourite
-// categories, their baskets, anonymous sales, and the returns and voids that
-// follow some sales.
+// categories, their baskets, anonymous sales, the returns and voids that
+// follow some sales, and the members who open the app about once a week.
 //
 // Randomness comes from seeded std::mt19937_64 streams, one per member and
 // one per other concern, so adding members or changing the return share
@@ -35,6 +35,11 @@ constexpr double kVoidShare = 0.005;              // of all sales
 constexpr double kHomeStoreShare = 0.8;           // visits at the member's usual store
 constexpr double kFavouriteCategoryShare = 0.7;   // basket lines from favourite categories
 constexpr double kDiscountedLineShare = 0.1;
+constexpr double kAppUserShare = 0.2;             // members who open the app ..
+constexpr int kAppMinDaysBetween = 5;             // .. every 5 to 9 days
+constexpr int kAppMaxDaysBetween = 9;
+constexpr int64_t kAppFromSecond = 7 * 3600;      // between 07:00 and 23:00 UTC
+constexpr int64_t kAppUntilSecond = 23 * 3600;
 constexpr const char* kCurrency = "EUR";
 
 // Visits per month: lognormal with median 0.35 and sigma 1.2. Over six
@@ -46,6 +51,9 @@ constexpr double kMaxVisitsPerMonth = 13.0;       // three times a week
 // Seed streams, one per concern; members use their index (< 1,000,000).
 constexpr uint64_t kAnonymousStream = 1'000'001;
 constexpr uint64_t kAftermathStream = 1'000'002;
+constexpr uint64_t kAppStreamBase = 2'000'000;    // + member index
+constexpr uint64_t kBirthdayStreamBase = 3'000'000;  // + member index
+constexpr double kBirthdayShare = 0.7;            // members who give their birthday
 
 struct Product {
   const char* sku;
@@ -89,7 +97,7 @@ struct DraftEvent {
   int terminal = 0;
   int member_index = -1;   // -1: anonymous
   int original = -1;       // returns and voids: draft index of the sale
-  v1::BacklogEvent event;
+  v1::BacklogEvent event;  // unset: the member opens the app
 };
 
 std::mt19937_64 Stream(uint64_t seed, uint64_t purpose) {
@@ -146,7 +154,9 @@ class Planner {
     }
     PlanAnonymousSales();
     PlanReturnsAndVoids();
+    for (int i = 0; i < options_.members; ++i) PlanAppOpenings(i);
     plan.events = Ordered();
+    for (const auto& e : plan.events) plan.app_openings += e.IsAppOpening() ? 1 : 0;
     return plan;
   }
 
@@ -163,6 +173,12 @@ class Planner {
     request.set_phone(Phone(index));
     const int64_t tenure = UniformInt64(rng, kSecondsPerDay, kEnrollmentSpreadDays * kSecondsPerDay);
     *request.mutable_enrolled_at() = TimestampAt(period_start_ - tenure);
+    // From its own stream, so that the member's baskets stay the same.
+    std::mt19937_64 birthday_rng = Stream(options_.seed, kBirthdayStreamBase + static_cast<uint64_t>(index));
+    if (Chance(birthday_rng, kBirthdayShare)) {
+      request.set_birthday(ZeroPadded(UniformInt(birthday_rng, 1, 12), 2) + "-" +
+                           ZeroPadded(UniformInt(birthday_rng, 1, 28), 2));
+    }
     return request;
   }
 
@@ -215,6 +231,20 @@ class Planner {
       } else if (draw < kVoidShare + return_share) {
         AddReturn(static_cast<int>(i), rng);
       }
+    }
+  }
+
+  // kAppUserShare of the members open the app (and see their offers) every
+  // few days, from their own random stream so the baskets stay the same.
+  void PlanAppOpenings(int member_index) {
+    std::mt19937_64 rng = Stream(options_.seed, kAppStreamBase + static_cast<uint64_t>(member_index));
+    if (!Chance(rng, kAppUserShare)) return;
+    for (int day = UniformInt(rng, 0, kAppMaxDaysBetween - 1); day < period_days_;
+         day += UniformInt(rng, kAppMinDaysBetween, kAppMaxDaysBetween)) {
+      DraftEvent draft;
+      draft.at_seconds = period_start_ + day * kSecondsPerDay + UniformInt64(rng, kAppFromSecond, kAppUntilSecond - 1);
+      draft.member_index = member_index;
+      drafts_.push_back(std::move(draft));
     }
   }
 
@@ -333,7 +363,8 @@ class Planner {
 
   // Sorts the drafts by time (a sale before its return or void, which are
   // always later), then gives each its reference, its time and what it waits
-  // for. Transaction ids number the events in time order.
+  // for. Transaction ids number the events (not the app openings) in time
+  // order.
   std::vector<PlannedEvent> Ordered() {
     std::vector<int> order(drafts_.size());
     std::iota(order.begin(), order.end(), 0);
@@ -344,17 +375,21 @@ class Planner {
     std::vector<int> last_event_of_member(options_.members, -1);
     std::vector<PlannedEvent> events;
     events.reserve(drafts_.size());
+    int numbered = 0;  // events (not app openings) so far
     for (int draft_index : order) {
       DraftEvent& draft = drafts_[draft_index];
       const int position = static_cast<int>(events.size());
       position_of_draft[draft_index] = position;
-      const auto ref = Ref(draft, position);
+      const bool app_opening = draft.event.event_case() == v1::BacklogEvent::EVENT_NOT_SET;
+      const v1::TransactionRef ref = app_opening ? v1::TransactionRef() : Ref(draft, numbered++);
       PlannedEvent planned;
       planned.at_seconds = draft.at_seconds;
       planned.store = draft.store;
+      planned.member_index = draft.member_index;
+      if (draft.member_index >= 0) planned.member_id = MemberId(draft.member_index);
       planned.event = std::move(draft.event);
       const int original = draft.original < 0 ? -1 : position_of_draft[draft.original];
-      FillRefAndTime(planned, ref, original < 0 ? nullptr : &events[original]);
+      if (!app_opening) FillRefAndTime(planned, ref, original < 0 ? nullptr : &events[original]);
       if (draft.member_index >= 0) {
         planned.wait_for = std::exchange(last_event_of_member[draft.member_index], position);
       } else {
@@ -410,6 +445,20 @@ int64_t StartOfTodayUtc() {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   return now - now % kSecondsPerDay;
+}
+
+std::optional<v1::LineItem> CatalogueLine(const std::string& category, uint64_t n) {
+  for (const Category& c : kCatalogue) {
+    if (category != c.name) continue;
+    const Product& product = c.products[n % c.products.size()];
+    v1::LineItem line;
+    line.set_sku(product.sku);
+    line.set_category(c.name);
+    line.set_quantity(1);
+    line.set_unit_price_minor(product.unit_price_minor);
+    return line;
+  }
+  return std::nullopt;
 }
 
 std::string UtcDate(int64_t seconds) {

@@ -46,7 +46,9 @@ absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engin
   }
   const int64_t to_pay = net_total - basket.discount_total_minor;
   if (sale.total_minor() != to_pay && !ctx.what_if) {
-    if (basket.discount_total_minor == 0) {
+    // A member's total below full price was computed with discounts that no
+    // longer apply (an offer ran out): the till must evaluate again.
+    if (basket.discount_total_minor == 0 && (member == nullptr || sale.total_minor() >= net_total)) {
       return absl::InvalidArgumentError(loyalty::StrCat(
           "sale.total_minor: must equal the sum of line net amounts ", net_total, ", got ", sale.total_minor()));
     }

@@ -4,11 +4,17 @@
     /usr/bin/python3 tests/e2e/simulate_test.py --binary build/server/loyaltyd \
         --ctl build/tools/loyaltyctl --stubs build/python_stubs [--keep] [-v]
 
-Starts loyaltyd with a fresh data directory, an admin credential and one
-terminal credential per store, runs a small simulation (3 stores, 60
-members, 3 months, 10% of sales returned), then checks the figures the simulator printed against
-the stored state:
+Starts loyaltyd with a fresh data directory, an admin credential, one
+terminal credential per store and a program with tiers, stages, three offers
+(10% off bakery, 2.00 off wine with a budget of WINE_BUDGET uses, bonus points
+for new members) and a reward (a free coffee for 150 points); runs a small
+simulation (3 stores, 60 members, 3 months, 10% of sales returned), then
+checks the figures the simulator printed against the stored state:
   - loyaltyctl exits 0 and prints its machine-readable block;
+  - members' sales were evaluated and got discounts: the offers were used
+    (their `used` figures add up to more than 0), the wine offer not beyond
+    its budget; the offers were shown (ListOffers); reward codes were
+    redeemed and used (noted, not failed, if this plan has none);
   - members equals the enrolled count; the members per tier and per stage
     add up to it (an empty map is tolerated, and reported, while the server
     has no tiers or stages);
@@ -16,11 +22,15 @@ the stored state:
     members_per_tier and members_per_stage;
   - liability_points equals the sum of every member's balance
     (available + pending) and the simulator's acknowledged points earned
-    minus reversed; the printed figures equal a fresh GetFigures;
+    minus reversed minus spent on rewards, and the ledger's redemption
+    entries add up to the points spent; the printed figures equal a fresh
+    GetFigures;
   - AdminService.VerifyLedger reports no mismatch (with the event-log replay
     when the server offers it);
-  - a second run with the same seed is answered entirely by replays and
-    changes nothing.
+  - a second run with the same seed and the same --journal is answered
+    entirely by replays and changes nothing (the journal gives it each
+    member sale as first sent: re-evaluated, a sale whose code has been used
+    since would have another total).
 The last line printed is "N passed, N failed"; the exit code is 0 only if
 nothing failed.
 """
@@ -44,6 +54,39 @@ MEMBERS = 60
 MONTHS = 3
 SEED = 1
 RETURN_SHARE = 10   # percent of sales; more than the default 3 so a small run has returns
+WINE_BUDGET = 15    # uses of the wine offer, all members together
+REWARD_COST = 150
+
+# The default program's tiers and stages, with offers and a reward.
+PROGRAM = f"""
+initial_program {{
+  currency: "EUR"
+  minor_units_per_major: 100
+  points_per_major_unit: 1
+  expiry_days: 365
+  tier_window_days: 365
+  tier_grace_days: 30
+  stage_window_days: 365
+  tiers {{ name: "Bronze" earn_multiplier_pct: 100 }}
+  tiers {{ name: "Silver" min_spend_minor: 50000 min_visits: 12 earn_multiplier_pct: 125 }}
+  tiers {{ name: "Gold" min_spend_minor: 200000 min_visits: 36 earn_multiplier_pct: 150 }}
+  stages {{ name: "new" }}
+  stages {{ name: "occasional" min_visits: 2 max_days_since_visit: 180 }}
+  stages {{ name: "regular" min_visits: 6 min_tenure_days: 60 max_days_since_visit: 90 }}
+  stages {{ name: "loyal" min_visits: 12 min_spend_minor: 30000 min_tenure_days: 180 min_categories: 2
+            max_days_since_visit: 60 }}
+  stages {{ name: "client" min_visits: 24 min_spend_minor: 100000 min_tenure_days: 365 min_categories: 3
+            max_days_since_visit: 45 }}
+  offers {{ id: "bakery-10" title: "10% off bakery" kind: OFFER_KIND_PERCENT_OFF percent_off: 10
+            categories: "bakery" }}
+  offers {{ id: "wine-2" title: "2.00 off wine from 10.00" kind: OFFER_KIND_AMOUNT_OFF amount_off_minor: 200
+            categories: "wine" min_basket_minor: 1000 budget_redemptions: {WINE_BUDGET} }}
+  offers {{ id: "welcome-back" title: "25 bonus points on your next visit" kind: OFFER_KIND_STAGE_NUDGE
+            bonus_points: 25 stages: "new" per_member_limit: 1 }}
+  rewards {{ id: "free-coffee" title: "Free coffee" cost_points: {REWARD_COST} categories: "coffee"
+             max_value_minor: 400 }}
+}}
+"""
 RPC_TIMEOUT = 30.0
 CTL_TIMEOUT = 240.0
 
@@ -78,12 +121,12 @@ def credentials():
     return creds
 
 
-def run_simulation(ctl, address):
+def run_simulation(ctl, address, journal):
     """Runs loyaltyctl simulate; returns (exit code, stdout, stderr)."""
     command = [ctl, "simulate", "--target", address, "--admin-token", ADMIN_TOKEN,
                "--terminal-token-prefix", TERMINAL_PREFIX, "--stores", str(STORES),
                "--members", str(MEMBERS), "--months", str(MONTHS), "--seed", str(SEED),
-               "--return-share", str(RETURN_SHARE), "--concurrency", "8"]
+               "--return-share", str(RETURN_SHARE), "--concurrency", "8", "--journal", journal]
     done = subprocess.run(command, capture_output=True, text=True, timeout=CTL_TIMEOUT)
     return done.returncode, done.stdout, done.stderr
 
@@ -112,6 +155,35 @@ def map_figure(figures, field):
     """{key: count} of a map field flattened as field.key."""
     prefix = field + "."
     return {name[len(prefix):]: value for name, value in figures.items() if name.startswith(prefix)}
+
+
+def offer_figures(figures):
+    """{offer_id: {"shown": .., "used": .., ...}} from the offers.N.field lines."""
+    by_index = collections.defaultdict(dict)
+    for name, value in figures.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "offers":
+            by_index[parts[1]][parts[2]] = value
+    return {o.get("offer_id"): o for o in by_index.values()}
+
+
+def redeemed_points(channel, stubs):
+    """Points taken by the members' LEDGER_ENTRY_KIND_REDEEM entries (a positive number)."""
+    member_pb2, member_grpc = stubs
+    from loyalty.v1 import common_pb2
+    members = member_grpc.MemberServiceStub(channel)
+    total = 0
+    for i in range(1, MEMBERS + 1):
+        token = ""
+        while True:
+            page = members.ListHistory(member_pb2.ListHistoryRequest(member_id=f"sim-m-{i:06d}", page_size=500,
+                                                                     page_token=token),
+                                       metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+            total -= sum(e.points for e in page.entries if e.kind == common_pb2.LEDGER_ENTRY_KIND_REDEEM)
+            token = page.next_page_token
+            if not token:
+                break
+    return total
 
 
 def member_views(channel, stubs):
@@ -153,6 +225,37 @@ def check_first_run(checks, code, stdout, stderr):
     return figures, sim
 
 
+def check_offers(checks, figures, sim):
+    """The terminal flow ran: evaluations, discounts, offers used and shown, codes."""
+    offers = offer_figures(figures)
+    used = sum(o.get("used", 0) for o in offers.values())
+    checks.check("the three offers appear in the figures",
+                 set(offers) == {"bakery-10", "wine-2", "welcome-back"}, str(offers))
+    checks.check("offers were used (sum of offers.used > 0)", used > 0, str(offers))
+    checks.check("member sales were evaluated and got discounts",
+                 sim.get("evaluations", 0) >= sim.get("sales", 0) - sim.get("anonymous_sales", 0) > 0
+                 and sim.get("discounts_minor", 0) > 0 and sim.get("sales_with_offers", 0) > 0,
+                 f"evaluations {sim.get('evaluations')}, member sales "
+                 f"{sim.get('sales', 0) - sim.get('anonymous_sales', 0)}, discounts {sim.get('discounts_minor')}, "
+                 f"sales with offers {sim.get('sales_with_offers')}")
+    wine = offers.get("wine-2", {}).get("used", 0)
+    checks.check("the wine offer was not used beyond its budget", wine <= WINE_BUDGET,
+                 f"used {wine}, budget {WINE_BUDGET}")
+    shown = sum(o.get("shown", 0) for o in offers.values())
+    checks.check("members opened the app and were shown offers",
+                 sim.get("offer_listings", 0) > 0 and shown == sim.get("offers_listed", 0) > 0,
+                 f"listings {sim.get('offer_listings')}, offers listed {sim.get('offers_listed')}, "
+                 f"figures shown {shown}")
+    if sim.get("codes_redeemed", 0) == 0:
+        checks.note("no member redeemed a reward in this plan")
+    else:
+        checks.check("each redemption spent the reward's cost",
+                     sim.get("points_spent") == REWARD_COST * sim.get("codes_redeemed"),
+                     f"{sim.get('codes_redeemed')} codes, {sim.get('points_spent')} points")
+        checks.check("reward codes were used in sales", sim.get("codes_used", 0) > 0,
+                     f"redeemed {sim.get('codes_redeemed')}, used {sim.get('codes_used')}")
+
+
 def check_state(checks, figures, sim, channel, admin_pb2, admin_grpc, member_stubs):
     admin = admin_grpc.AdminServiceStub(channel)
     members = figures.get("members")
@@ -173,10 +276,15 @@ def check_state(checks, figures, sim, channel, admin_pb2, admin_grpc, member_stu
     liability = figures.get("liability_points")
     checks.check("liability_points equals the sum of the members' balances", liability == balances,
                  f"liability {liability}, sum of balances {balances}")
-    net = sim.get("points_earned", 0) - sim.get("points_reversed", 0)
-    checks.check("liability_points equals points earned minus reversed", liability == net,
+    net = sim.get("points_earned", 0) - sim.get("points_reversed", 0) - sim.get("points_spent", 0)
+    checks.check("liability_points equals points earned minus reversed minus spent on rewards",
+                 liability == net == sim.get("points_held"),
                  f"liability {liability}, earned {sim.get('points_earned')} - reversed "
-                 f"{sim.get('points_reversed')} = {net}")
+                 f"{sim.get('points_reversed')} - spent {sim.get('points_spent')} = {net}, "
+                 f"simulator's points_held {sim.get('points_held')}")
+    spent = redeemed_points(channel, member_stubs)
+    checks.check("the ledger's redemption entries add up to the points spent", spent == sim.get("points_spent"),
+                 f"ledger {spent}, simulator {sim.get('points_spent')}")
 
     check_counts_of(checks, "tier", map_figure(figures, "members_per_tier"), members,
                     [v.tier.current_tier for v in views])
@@ -204,9 +312,9 @@ def check_state(checks, figures, sim, channel, admin_pb2, admin_grpc, member_stu
                      f"{list(verified.replay_mismatched_member_ids)}")
 
 
-def check_second_run(checks, ctl, address, first_figures, first_sim, day_of_first_run):
-    """Same seed, same day: every event is a replay and nothing changes."""
-    code, stdout, stderr = run_simulation(ctl, address)
+def check_second_run(checks, ctl, address, journal, first_figures, first_sim, day_of_first_run):
+    """Same seed, same day, same journal: every event is a replay and nothing changes."""
+    code, stdout, stderr = run_simulation(ctl, address, journal)
     if datetime.datetime.now(datetime.timezone.utc).date() != day_of_first_run:
         checks.note("the UTC day changed between the runs: event times differ, replay check skipped")
         return
@@ -218,9 +326,17 @@ def check_second_run(checks, ctl, address, first_figures, first_sim, day_of_firs
                  and sim.get("members_created") == 0,
                  f"replays {sim.get('replays')}, events {sim.get('events')}, "
                  f"first run {first_sim.get('events')}, members created {sim.get('members_created')}")
-    checks.check("second run: same points acknowledged",
-                 (sim.get("points_earned"), sim.get("points_reversed"))
-                 == (first_sim.get("points_earned"), first_sim.get("points_reversed")))
+    checks.check("second run: member sales sent as journaled",
+                 sim.get("journal_sales") == sim.get("sales", 0) - sim.get("anonymous_sales", 0),
+                 f"journaled {sim.get('journal_sales')}, member sales "
+                 f"{sim.get('sales', 0) - sim.get('anonymous_sales', 0)}")
+    same = ("points_earned", "points_reversed", "points_spent", "codes_redeemed", "codes_used", "discounts_minor")
+    checks.check("second run: same points, codes and discounts acknowledged",
+                 all(sim.get(k) == first_sim.get(k) for k in same),
+                 f"first {[first_sim.get(k) for k in same]}, second {[sim.get(k) for k in same]}")
+    first_used = {k: o.get("used") for k, o in offer_figures(first_figures).items()}
+    used = {k: o.get("used") for k, o in offer_figures(figures).items()}
+    checks.check("second run: offers used unchanged", used == first_used, f"first {first_used}, second {used}")
     checks.check("second run: figures unchanged",
                  all(figures.get(k) == first_figures.get(k) for k in ("members", "events", "liability_points")),
                  f"first {first_figures}, second {figures}")
@@ -244,18 +360,20 @@ def main():
     checks = Checks(args.verbose)
     work = tempfile.mkdtemp(prefix="loyaltyd-simulate-")
     server = lp.LoyaltydProcess(args.binary, os.path.join(work, "data"), lp.free_port(), credentials(),
-                                work_dir=work)
+                                work_dir=work, extra_config=PROGRAM)
+    journal = os.path.join(work, "sales.journal")
     try:
         server.start()
         day_of_first_run = datetime.datetime.now(datetime.timezone.utc).date()
-        code, stdout, stderr = run_simulation(args.ctl, server.address)
+        code, stdout, stderr = run_simulation(args.ctl, server.address, journal)
         if args.verbose:
             print(stdout)
         figures, sim = check_first_run(checks, code, stdout, stderr)
+        check_offers(checks, figures, sim)
         with server.channel() as channel:
             check_state(checks, figures, sim, channel, admin_pb2, admin_pb2_grpc,
                         (member_pb2, member_pb2_grpc))
-        check_second_run(checks, args.ctl, server.address, figures, sim, day_of_first_run)
+        check_second_run(checks, args.ctl, server.address, journal, figures, sim, day_of_first_run)
         checks.check("loyaltyd stops cleanly on SIGTERM", server.terminate() == 0)
     except lp.ServerStartError as e:  # its message ends with the log's tail
         checks.check("loyaltyd starts", False, str(e))
@@ -265,7 +383,7 @@ def main():
         server.force_kill()
 
     if checks.failed or args.keep:
-        print(f"kept {work} (config, loyaltyd.log, data)")
+        print(f"kept {work} (config, loyaltyd.log, data, sales.journal)")
     else:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{checks.passed} passed, {checks.failed} failed")
