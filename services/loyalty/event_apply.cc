@@ -46,9 +46,12 @@ absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engin
   }
   const int64_t to_pay = net_total - basket.discount_total_minor;
   if (sale.total_minor() != to_pay && !ctx.what_if) {
-    // A member's total below full price was computed with discounts that no
-    // longer apply (an offer ran out): the till must evaluate again.
-    if (basket.discount_total_minor == 0 && (member == nullptr || sale.total_minor() >= net_total)) {
+    // A member's total below full price, in a program with offers, was
+    // computed with discounts that no longer apply (an offer ran out): the
+    // till must evaluate again. Otherwise the total is simply wrong.
+    const bool stale_discounts = member != nullptr && sale.total_minor() < net_total &&
+                                 (!ctx.program.offers.empty() || !rewards.empty());
+    if (basket.discount_total_minor == 0 && !stale_discounts) {
       return absl::InvalidArgumentError(loyalty::StrCat(
           "sale.total_minor: must equal the sum of line net amounts ", net_total, ", got ", sale.total_minor()));
     }
