@@ -8,7 +8,7 @@
 
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
-#include "services/loyalty/engine/earn.h"
+#include "services/loyalty/engine/program.h"
 #include "services/pos/validation.h"
 
 namespace loyalty::server {

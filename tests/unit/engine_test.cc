@@ -39,6 +39,20 @@ TEST(EngineTest, CategoryMultipliersAndExclusions) {
   EXPECT_EQ(q.points, 28);
 }
 
+// Points are per line, rounded down; the largest valid line at the highest
+// rate does not overflow.
+TEST(EngineTest, RoundingDownPerLineWithoutOverflow) {
+  ProgramConfig p = Plain();
+  MemberState s;
+  EXPECT_EQ(QuoteSale(p, s, Sale({Line(499), Line(500), Line(99)})).points, 4 + 5 + 0);
+  p.points_per_major_unit = 10;
+  EXPECT_EQ(QuoteSale(p, s, Sale({Line(499)})).points, 49);
+  p.points_per_major_unit = 1000;
+  p.minor_units_per_major = 1;
+  p.category_multipliers = {{"coffee", kMaxMultiplierPct}};
+  EXPECT_EQ(QuoteSale(p, s, Sale({Line(kMaxLineNetMinor)})).points, kMaxLineNetMinor * 1000 * 10);
+}
+
 // The tier's multiplier applies to the tier held when the sale is recorded.
 TEST(EngineTest, TierMultiplierUsesTheTierHeld) {
   ProgramConfig p = Plain();

@@ -11,16 +11,6 @@ int64_t LineNetMinor(int32_t quantity, int64_t unit_price_minor, int64_t discoun
   return gross - discount_minor;
 }
 
-int64_t PointsForLine(const EarnRule& rule, int64_t line_net_minor) {
-  assert(rule.minor_units_per_major > 0);
-  assert(rule.points_per_major_unit >= 0 && rule.points_per_major_unit <= kMaxPointsPerMajorUnit);
-  assert(line_net_minor >= 0 && line_net_minor <= kMaxLineNetMinor);
-  // 128-bit intermediate: the product of two bounded int64 cannot overflow.
-  const __int128 points = static_cast<__int128>(line_net_minor) * rule.points_per_major_unit /
-                          rule.minor_units_per_major;
-  return static_cast<int64_t>(points);
-}
-
 int64_t ShareOfLine(int64_t whole, int32_t quantity, int32_t returned_total) {
   assert(quantity > 0 && returned_total >= 0 && returned_total <= quantity);
   assert(whole >= 0);

@@ -23,8 +23,9 @@ std::string Validate(const ProgramConfig& c) {
   if (c.minor_units_per_major != 1 && c.minor_units_per_major != 100 && c.minor_units_per_major != 1000) {
     return "minor_units_per_major: must be 1, 100 or 1000";
   }
-  if (c.points_per_major_unit < 0 || c.points_per_major_unit > 1000) {
-    return "points_per_major_unit: must be between 0 and 1000, got " + std::to_string(c.points_per_major_unit);
+  if (c.points_per_major_unit < 0 || c.points_per_major_unit > kMaxPointsPerMajorUnit) {
+    return "points_per_major_unit: must be between 0 and " + std::to_string(kMaxPointsPerMajorUnit) + ", got " +
+           std::to_string(c.points_per_major_unit);
   }
   if (c.category_multipliers.size() > kMaxRuleEntries) return "category_multipliers: at most 500";
   std::set<std::string> seen;

@@ -121,6 +121,7 @@ struct ProgramConfig {
 
 // Limits on a configuration, each enforced by Validate().
 inline constexpr int32_t kMaxMultiplierPct = 1000;
+inline constexpr int64_t kMaxPointsPerMajorUnit = 1000;
 inline constexpr size_t kMaxTiers = 10;
 inline constexpr size_t kMaxStages = 10;
 inline constexpr size_t kMaxPromotions = 100;
