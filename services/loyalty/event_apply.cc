@@ -1,6 +1,7 @@
 #include "services/loyalty/event_apply.h"
 
 #include <cassert>
+#include <optional>
 
 #include "base/str_cat.h"
 #include "storage/keys.h"
@@ -35,14 +36,24 @@ absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engin
   int64_t net_total = 0;
   for (const auto& line : input.lines) net_total += line.net_minor;
 
-  // Check first on a copy: nothing changes if the sale is refused.
+  // Record on a copy of the member, check, then keep it: one evaluation per
+  // sale, and nothing changes if the sale is refused.
+  const uint64_t batch_id = storage::LedgerEntryId(ctx.seq, 0);
   engine::BasketResult basket;
+  std::optional<engine::MemberState> recorded;
+  std::vector<engine::Entry> new_entries;
   if (member != nullptr) {
-    basket = engine::EvaluateBasket(ctx.program, *member, offers, input, rewards, ctx.now);
+    recorded = *member;
+    basket = engine::RecordBasketSale(ctx.program, *recorded, offers, input, rewards, batch_id, ctx.now,
+                                      new_entries);
     if (basket.unusable_rewards > 0 && !ctx.what_if) {
       return absl::FailedPreconditionError(
           "sale.redemption_codes: a code matches no line of this basket that is still to pay");
     }
+  } else {
+    basket.earn.lines.resize(input.lines.size());  // anonymous: nothing earned (until claimed)
+    basket.paid_minor.resize(input.lines.size());
+    for (size_t i = 0; i < input.lines.size(); ++i) basket.paid_minor[i] = input.lines[i].net_minor;
   }
   const int64_t to_pay = net_total - basket.discount_total_minor;
   if (sale.total_minor() != to_pay && !ctx.what_if) {
@@ -59,14 +70,9 @@ absl::Status ApplySaleEvent(const ApplyContext& ctx, const v1::Sale& sale, engin
         "sale.total_minor: the loyalty discounts are ", basket.discount_total_minor, ", so the total to pay is ",
         to_pay, ", got ", sale.total_minor(), "; evaluate the basket again"));
   }
-
-  const uint64_t batch_id = storage::LedgerEntryId(ctx.seq, 0);
   if (member != nullptr) {
-    basket = engine::RecordBasketSale(ctx.program, *member, offers, input, rewards, batch_id, ctx.now, *entries);
-  } else {
-    basket.earn.lines.resize(input.lines.size());  // anonymous: nothing earned (until claimed)
-    basket.paid_minor.resize(input.lines.size());
-    for (size_t i = 0; i < input.lines.size(); ++i) basket.paid_minor[i] = input.lines[i].net_minor;
+    *member = std::move(*recorded);
+    entries->insert(entries->end(), new_entries.begin(), new_entries.end());
   }
   assert(basket.earn.lines.size() == input.lines.size());
 

@@ -143,7 +143,9 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
       *claim.mutable_sale() = sale.ref();
       claim.set_total_minor(sale.total_minor());
       auto r = ingest_->ApplyClaim(claim, Durability::kBuffered);
-      if (!r.ok()) ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+      if (!r.ok()) {
+        ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+      }
     } else if (!done_events.empty()) {
       // A retry replays the first answer and changes nothing.
       auto r = done_events[pick(static_cast<int>(done_events.size()))]();
@@ -183,7 +185,9 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
       EXPECT_LE(line.reversed_points(), line.points());
       EXPECT_LE(line.returned_quantity(), line.quantity());
       EXPECT_LE(line.reversed_credit_minor(), line.credit_minor());
-      if (sale.voided()) EXPECT_EQ(line.reversed_points(), line.points());
+      if (sale.voided()) {
+        EXPECT_EQ(line.reversed_points(), line.points());
+      }
     }
   }
 }

@@ -166,6 +166,7 @@ BasketResult EvaluateBasket(const ProgramConfig& p, const MemberState& state, co
     for (const auto& line : sale.lines) {
       if (LineMatches(o.categories, o.skus, line)) matching += line.net_minor;
     }
+    if (o.kind == OfferKind::kPunchCard && matching > 0) r.punched_offer_ids.push_back(o.id);
     if (matching == 0 || matching < o.min_basket_minor) continue;
     const size_t index = static_cast<size_t>(&o - p.offers.data());
     if (IsBonusKind(o.kind)) {
@@ -255,28 +256,16 @@ BasketResult RecordBasketSale(const ProgramConfig& p, MemberState& s, const Offe
   BasketResult r = EvaluateBasket(p, s, ctx, sale, rewards, now);
   SaleInput discounted = sale;
   for (size_t i = 0; i < sale.lines.size(); ++i) discounted.lines[i].net_minor = r.paid_minor[i];
-  // Which punch cards this visit punches (decided on the state before the sale).
-  MemberState before = s;
-  Refresh(p, before, now);
-  std::vector<const OfferTemplate*> punch_cards;
-  for (const PersonalOffer& po : PersonalOffers(p, before, ctx, now)) {
-    const OfferTemplate& o = *po.offer;
-    if (o.kind != OfferKind::kPunchCard) continue;
-    if (!o.stores.empty() && !Contains(o.stores, sale.store_id)) continue;
-    const bool buys = std::any_of(sale.lines.begin(), sale.lines.end(),
-                                  [&](const SaleLine& l) { return LineMatches(o.categories, o.skus, l); });
-    if (buys) punch_cards.push_back(&o);
-  }
   const SaleEarn earn = RecordSale(p, s, discounted, batch_id, now, entries, r.bonus_points);
   assert(earn.points == r.earn.points);  // evaluation and recording agree
   for (const auto& id : r.applied_offer_ids) {
     s.offer_uses[id] += 1;
     s.offer_first_used.emplace(id, now);
   }
-  for (const OfferTemplate* o : punch_cards) {
-    const bool freed = std::find(r.applied_offer_ids.begin(), r.applied_offer_ids.end(), o->id) !=
+  for (const std::string& id : r.punched_offer_ids) {
+    const bool freed = std::find(r.applied_offer_ids.begin(), r.applied_offer_ids.end(), id) !=
                        r.applied_offer_ids.end();
-    s.punches[o->id] = freed ? 0 : s.punches[o->id] + 1;
+    s.punches[id] = freed ? 0 : s.punches[id] + 1;
   }
   return r;
 }

@@ -55,6 +55,7 @@ struct LineDiscount {
 struct BasketResult {
   std::vector<LineDiscount> discounts;
   std::vector<std::string> applied_offer_ids;  // offers that gave a discount or bonus
+  std::vector<std::string> punched_offer_ids;  // punch cards this basket counts as a visit for
   int64_t discount_total_minor = 0;
   int64_t bonus_points = 0;
   std::vector<int64_t> paid_minor;             // per line: net less every discount
