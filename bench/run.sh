@@ -106,7 +106,7 @@ cat "$OUT/machine.txt" >&2
 # ------------------------------------------------------------ 3. loyaltyd
 PORT=$(bench_free_port)
 CONFIG=$WORK/loyaltyd.textproto
-bench_write_config "$CONFIG" "$WORK/loyaltyd-data" "$PORT" "$STORES" 64
+bench_write_config "$CONFIG" "$WORK/loyaltyd-data" "$PORT" "$STORES" 0
 cp "$CONFIG" "$OUT/loyaltyd.textproto"
 log "starting loyaltyd on 127.0.0.1:$PORT, data in $WORK/loyaltyd-data"
 bench_start_loyaltyd "$LOYALTYD" "$CONFIG" "$OUT/loyaltyd.log"

@@ -1,7 +1,9 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
@@ -44,9 +46,12 @@ absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path) {
 void ApplyDefaults(internal::ServerConfig& c) {
   if (c.grpc_listen().empty()) c.set_grpc_listen("127.0.0.1:50051");
   if (c.data_dir().empty()) c.set_data_dir("./data");
-  if (c.worker_threads() == 0) c.set_worker_threads(32);
+  // Lane threads never wait for an fsync (the WAL-sync thread does that), so
+  // one per core keeps the cores busy without extra context switches.
+  if (c.worker_threads() == 0) c.set_worker_threads(std::max(2u, std::thread::hardware_concurrency()));
   if (c.member_strands() == 0) c.set_member_strands(1024);
   if (c.block_cache_mb() == 0) c.set_block_cache_mb(256);
+  if (c.member_cache_mb() == 0) c.set_member_cache_mb(256);
   if (c.program_currency().empty()) c.set_program_currency("EUR");
   if (c.points_per_major_unit() == 0) c.set_points_per_major_unit(1);
   if (c.shutdown_grace_ms() == 0) c.set_shutdown_grace_ms(5000);
@@ -55,6 +60,8 @@ void ApplyDefaults(internal::ServerConfig& c) {
 absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.worker_threads() > 1024) return absl::InvalidArgumentError("worker_threads: must be at most 1024");
   if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
+  if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
+  if (c.block_cache_mb() > 1 << 20) return absl::InvalidArgumentError("block_cache_mb: must be at most 1048576");
   LOYALTY_RETURN_IF_ERROR(pos::ValidateCurrency("program_currency", c.program_currency()));
   if (c.points_per_major_unit() < 0 || c.points_per_major_unit() > engine::kMaxPointsPerMajorUnit) {
     return absl::InvalidArgumentError(

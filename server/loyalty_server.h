@@ -53,6 +53,7 @@ class LoyaltyServer {
   std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Counters> counters_;
   MemberUpdates updates_;
+  std::unique_ptr<Members> members_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<pos::Ingest> ingest_;
   std::unique_ptr<pos::PosOperations> pos_ops_;

@@ -9,19 +9,30 @@
 //
 // Everything one event changes (the event, its ledger entries, the member's
 // state, the idempotency record) goes into one WriteSet, so it commits
-// atomically. Durability::kSynced returns only after the WAL is fsynced;
-// concurrent synced commits share one fsync (RocksDB group commit).
-// Durability::kBuffered returns before the fsync: callers must SyncWal() before
-// acknowledging anything that depends on it (the backlog path does this once
-// per upload). A later synced commit also makes all earlier commits durable,
-// because the WAL is one sequential log.
+// atomically.
+//
+// Durability. A commit is visible at once and durable once the WAL holding it
+// is fsynced. One WAL-sync thread does every fsync: it takes all waiters
+// queued so far, syncs once, and calls them. Commits keep going while it
+// syncs, so one fsync covers every commit made during the previous one (group
+// commit without holding a thread per commit). The hot paths commit with
+// Durability::kBuffered and then WhenDurable(callback): the callback answers
+// the caller after the fsync, and no thread waits. Durability::kSynced and
+// SyncWal() are the blocking forms of the same thing. Because the WAL is one
+// sequential log, a sync also makes every earlier commit durable: an answer
+// that depends on earlier (buffered) commits is safe once it waited for a
+// sync that started after it read them.
 //
 // Thread-safety: all methods are safe to call concurrently, except Close(),
 // which must be called once after every other call has returned.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,11 +50,18 @@ namespace loyalty::storage {
 
 enum class Durability { kSynced, kBuffered };
 
+// Called once the commits before it are durable, or with the sync's error
+// (then nothing since the last good sync may be acknowledged).
+using DurableCallback = std::function<void(absl::Status)>;
+
 struct StoreOptions {
   std::string path;
   size_t block_cache_bytes = 256ull << 20;
   size_t write_buffer_bytes = 32ull << 20;  // per column family memtable
   bool create_if_missing = true;
+  // Commits stay in RocksDB's WAL buffer until the WAL-sync thread writes
+  // and fsyncs them (they are visible at once either way).
+  bool manual_wal_flush = true;
 };
 
 // A set of writes that commit together or not at all. Not thread-safe.
@@ -76,10 +94,17 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Commits all writes atomically.
+  // Commits all writes atomically. kSynced: returns once they are durable.
   absl::Status Commit(const WriteSet& writes, Durability durability);
-  // Makes every commit so far durable.
+  // Runs `on_durable` on the WAL-sync thread once every commit made before
+  // this call is durable. It must be quick (answer a call, post work).
+  void WhenDurable(DurableCallback on_durable);
+  // Makes every commit so far durable (blocks until then).
   absl::Status SyncWal();
+
+  // WAL syncs done so far and the callbacks they answered (for figures).
+  uint64_t wal_syncs() const { return wal_syncs_.load(std::memory_order_relaxed); }
+  uint64_t wal_sync_waiters() const { return wal_sync_waiters_.load(std::memory_order_relaxed); }
 
   // The raw value, or NotFound.
   absl::StatusOr<std::string> Get(Cf cf, std::string_view key) const;
@@ -137,10 +162,22 @@ class Store {
     return handles_[static_cast<int>(cf)];
   }
 
+  void RunWalSync();
+
   std::string path_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> next_event_seq_{1};
+
+  // The WAL-sync thread and its queue of waiters.
+  bool manual_wal_flush_ = false;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<DurableCallback> sync_waiters_;
+  bool sync_stopping_ = false;
+  std::thread sync_thread_;
+  std::atomic<uint64_t> wal_syncs_{0};
+  std::atomic<uint64_t> wal_sync_waiters_{0};
 };
 
 // Maps a RocksDB status to an absl::Status, adding what was being done.

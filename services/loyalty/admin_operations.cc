@@ -46,14 +46,38 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
 
 }  // namespace
 
-AdminOperations::AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock,
+AdminOperations::AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock,
                                  ProgramStore& programs, const Counters* counters, MemberUpdates* updates)
-    : store_(store), lanes_(lanes), clock_(clock), programs_(programs), counters_(counters), updates_(updates) {}
+    : store_(store),
+      members_(members),
+      lanes_(lanes),
+      clock_(clock),
+      programs_(programs),
+      counters_(counters),
+      updates_(updates) {}
+
+absl::Status AdminOperations::CommitMember(storage::WriteSet& writes, Member member) {
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
+  const std::string member_id = member.record.member_id();
+  members_.Committed(std::move(member));
+  if (updates_ != nullptr) updates_->Notify(member_id);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
   LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request));
+  LOYALTY_ASSIGN_OR_RETURN(v1::EnrollMemberResponse out, CommitEnrollment(request));
+  // Outside the lock: concurrent enrollments share one WAL sync. An
+  // unchanged retry waits too (its first answer may not be synced yet).
+  LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
+  return out;
+}
+
+absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const v1::EnrollMemberRequest& request) {
+  // One enrollment at a time: the member id and identifier checks and the
+  // commit must not interleave with another enrollment's.
   std::lock_guard<std::mutex> lock(enroll_mu_);
 
   v1::EnrollMemberResponse out;
@@ -106,7 +130,7 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
   event.set_program_version(programs_.Current()->version);
   *event.mutable_enroll() = request;
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
   out.set_created(true);
   return out;
 }
@@ -130,8 +154,12 @@ void AdminOperations::AdjustPoints(const auth::Principal& who, const v1::AdjustP
     done(checked);
     return;
   }
-  lanes_.Post(request.member_id(), [this, who, request, done = std::move(done)] {
-    done(ApplyAdjustment(who, request));
+  lanes_.Run(request.member_id(), [this, who, request, done = std::move(done)] {
+    auto result = std::make_shared<absl::StatusOr<v1::AdjustPointsResponse>>(ApplyAdjustment(who, request));
+    // Answered once durable (the commit, or a retry's first answer).
+    store_.WhenDurable([result, done](absl::Status synced) {
+      done(synced.ok() ? std::move(*result) : absl::StatusOr<v1::AdjustPointsResponse>(synced));
+    });
   });
 }
 
@@ -147,31 +175,30 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
       return absl::AlreadyExistsError("request_id: already used for a different adjustment");
     }
     // Replay: answer with the entry and the member's current balance.
-    LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+    LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
     auto entry = store_.GetProto<v1::LedgerEntry>(
         Cf::kLedger, storage::LedgerKey(request.member_id(), storage::LedgerEntryId((*first)->event_seq(), 0)));
     if (!entry.ok()) return entry.status();
     v1::AdjustPointsResponse out;
     if (entry->has_value()) *out.mutable_entry() = **entry;
-    *out.mutable_balance() = BalanceOf(member, clock_.NowUnixSeconds());
+    *out.mutable_balance() = BalanceOf(*member, clock_.NowUnixSeconds());
     return out;
   }
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(request.member_id()));
+  Member member = *current;
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
   const engine::Seconds now = received_at.seconds();
-  engine::MemberState state = codec::FromProto(member.engine());
   std::vector<engine::Entry> entries;
-  engine::Adjust(*program, state, request.points(), storage::LedgerEntryId(seq, 0), now, entries);
+  engine::Adjust(*program, member.state, request.points(), storage::LedgerEntryId(seq, 0), now, entries);
   storage::WriteSet writes;
-  CommitMemberChanges(member, state, writes, seq, entries,
-                      LedgerCause{received_at, nullptr, request.reason(), who.name});
+  CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, nullptr, request.reason(), who.name});
 
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = received_at;
-  event.set_member_id(member.member_id());
+  event.set_member_id(member.record.member_id());
   event.set_program_version(program->version);
   event.mutable_adjust()->set_author(who.name);
   *event.mutable_adjust()->mutable_request() = request;
@@ -181,13 +208,13 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   record.set_fingerprint(fingerprint);
   record.set_event_seq(seq);
   writes.Put(Cf::kTxn, txn_key, record);
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
-  if (updates_ != nullptr) updates_->Notify(member.member_id());
-
   v1::AdjustPointsResponse out;
-  auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member.member_id(), storage::LedgerEntryId(seq, 0)));
-  if (entry.ok() && entry->has_value()) *out.mutable_entry() = **entry;
   *out.mutable_balance() = BalanceOf(member, now);
+  const std::string member_id = member.record.member_id();
+  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
+
+  auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member_id, storage::LedgerEntryId(seq, 0)));
+  if (entry.ok() && entry->has_value()) *out.mutable_entry() = **entry;
   return out;
 }
 
@@ -405,23 +432,29 @@ void AdminOperations::RunExpiry(const auth::Principal& who,
         run->totals.set_points_expired(run->totals.points_expired() + *expired);
       }
       if (--run->outstanding == 0) {
-        if (run->first_error.ok()) {
-          run->done(run->totals);
-        } else {
-          run->done(run->first_error);
-        }
+        // Expiry commits are buffered: one WAL sync makes the run durable.
+        store_.WhenDurable([run](absl::Status synced) {
+          if (!synced.ok()) {
+            run->done(synced);
+          } else if (run->first_error.ok()) {
+            run->done(run->totals);
+          } else {
+            run->done(run->first_error);
+          }
+        });
       }
     });
   }
 }
 
 absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_id) {
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(member_id));
   const ProgramPtr program = programs_.Current();
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
   const engine::Seconds now = received_at.seconds();
-  engine::MemberState state = codec::FromProto(member.engine());
-  const engine::MemberState before = state;
+  const engine::MemberState& before = current->state;
+  Member member = *current;
+  engine::MemberState& state = member.state;
   std::vector<engine::Entry> entries;
   engine::Expire(*program, state, now, entries);
   engine::Refresh(*program, state, now);
@@ -430,7 +463,7 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   if (!changed) return 0;
   const uint64_t seq = store_.NextEventSeq();
   storage::WriteSet writes;
-  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{received_at, nullptr, "expiry", "loyaltyd"});
+  CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, nullptr, "expiry", "loyaltyd"});
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = received_at;
@@ -438,8 +471,7 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   event.set_program_version(program->version);
   event.mutable_expire();
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
-  if (updates_ != nullptr) updates_->Notify(member_id);
+  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
   return entries.empty() ? 0 : -entries[0].points;
 }
 

@@ -12,6 +12,7 @@
 #include "services/common/key_locks.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/counters.h"
+#include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
@@ -22,7 +23,7 @@ inline constexpr int64_t kMaxAdjustPoints = 1'000'000;
 
 class AdminOperations {
  public:
-  AdminOperations(storage::Store& store, Lanes& lanes, const Clock& clock, ProgramStore& programs,
+  AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock, ProgramStore& programs,
                   const Counters* counters = nullptr, MemberUpdates* updates = nullptr);
 
   absl::StatusOr<v1::EnrollMemberResponse> EnrollMember(const auth::Principal& who,
@@ -51,17 +52,26 @@ class AdminOperations {
  private:
   absl::StatusOr<v1::AdjustPointsResponse> ApplyAdjustment(const auth::Principal& who,
                                                           const v1::AdjustPointsRequest& request);
-  // Expires and refreshes one member; writes an event only if anything changed.
+  // Expires and refreshes one member; writes an event only if anything
+  // changed (a buffered commit: the run syncs once at its end).
   absl::StatusOr<int64_t> ExpireMember(const std::string& member_id);
+  // Checks and commits (buffered) one enrollment under enroll_mu_.
+  absl::StatusOr<v1::EnrollMemberResponse> CommitEnrollment(const v1::EnrollMemberRequest& request);
+
+  // Commits `writes` (buffered; the caller waits for the WAL sync), then
+  // caches `member` and tells watchers. On the member's lane.
+  absl::Status CommitMember(storage::WriteSet& writes, Member member);
 
   storage::Store& store_;
+  Members& members_;
   Lanes& lanes_;
   const Clock& clock_;
   ProgramStore& programs_;
   const Counters* counters_;
   MemberUpdates* updates_;
   // Enrollment claims identifiers (card, phone) that must stay unique across
-  // members; it is rare, so one mutex serialises it.
+  // members; it is rare, so one mutex serialises its checks and commit (the
+  // WAL sync is waited for outside it).
   std::mutex enroll_mu_;
   KeyLocks request_locks_;
 };

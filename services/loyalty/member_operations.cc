@@ -22,22 +22,21 @@ absl::StatusOr<v1::MemberView> MemberOperations::GetMember(const auth::Principal
 }
 
 absl::StatusOr<v1::MemberView> MemberOperations::CurrentView(const std::string& member_id) const {
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
-  return ViewOf(member, *programs_.Current(), clock_.NowUnixSeconds());
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(member_id));
+  return ViewOf(*member, *programs_.Current(), clock_.NowUnixSeconds());
 }
 
-v1::MemberView ViewOf(const internal::MemberRecord& member, const engine::ProgramConfig& program,
-                      engine::Seconds now) {
-  engine::MemberState state = codec::FromProto(member.engine());
+v1::MemberView ViewOf(const Member& member, const engine::ProgramConfig& program, engine::Seconds now) {
+  engine::MemberState state = member.state;
   engine::Refresh(program, state, now);
   const engine::Balance balance = engine::BalanceAt(state, now);
   v1::MemberView view;
-  view.set_member_id(member.member_id());
-  view.set_display_name(member.display_name());
+  view.set_member_id(member.record.member_id());
+  view.set_display_name(member.record.display_name());
   view.mutable_balance()->set_available_points(balance.available);
   view.mutable_balance()->set_pending_points(balance.pending);
-  *view.mutable_enrolled_at() = member.enrolled_at();
-  view.set_last_event_seq(member.last_event_seq());
+  *view.mutable_enrolled_at() = member.record.enrolled_at();
+  view.set_last_event_seq(member.record.last_event_seq());
 
   const engine::TierProgress tier = engine::TierProgressAt(program, state, now);
   auto* t = view.mutable_tier();
@@ -60,10 +59,10 @@ absl::StatusOr<v1::ListOffersResponse> MemberOperations::ListOffers(const auth::
                                                                    const v1::ListOffersRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
   const ProgramPtr program = programs_.Current();
   const engine::Seconds now = clock_.NowUnixSeconds();
-  engine::MemberState state = codec::FromProto(member.engine());
+  engine::MemberState state = member->state;
   engine::Refresh(*program, state, now);
   v1::ListOffersResponse out;
   storage::WriteSet shown;
@@ -85,9 +84,9 @@ absl::StatusOr<v1::ListRewardsResponse> MemberOperations::ListRewards(const auth
                                                                      const v1::ListRewardsRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
   const ProgramPtr program = programs_.Current();
-  const int64_t available = BalanceOf(member, clock_.NowUnixSeconds()).available_points();
+  const int64_t available = BalanceOf(*member, clock_.NowUnixSeconds()).available_points();
   v1::ListRewardsResponse out;
   out.set_available_points(available);
   for (const auto& r : program->rewards) {
@@ -119,7 +118,7 @@ absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
     }
   }
   // Make sure the member exists, so an unknown member is NOT_FOUND, not empty.
-  LOYALTY_RETURN_IF_ERROR(ReadMember(store_, request.member_id()).status());
+  LOYALTY_RETURN_IF_ERROR(members_.Read(request.member_id()).status());
 
   v1::ListHistoryResponse out;
   const std::string prefix = storage::LedgerPrefix(request.member_id());

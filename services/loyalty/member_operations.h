@@ -9,6 +9,7 @@
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
 #include "services/loyalty/counters.h"
+#include "services/loyalty/member_store.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
@@ -19,8 +20,9 @@ inline constexpr uint32_t kMaxHistoryPageSize = 500;
 
 class MemberOperations {
  public:
-  MemberOperations(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock)
-      : store_(store), programs_(programs), counters_(counters), clock_(clock) {}
+  MemberOperations(storage::Store& store, const Members& members, const ProgramStore& programs, Counters& counters,
+                   const Clock& clock)
+      : store_(store), members_(members), programs_(programs), counters_(counters), clock_(clock) {}
 
   absl::StatusOr<v1::MemberView> GetMember(const auth::Principal& who,
                                            const v1::GetMemberRequest& request) const;
@@ -39,6 +41,7 @@ class MemberOperations {
 
  private:
   storage::Store& store_;
+  const Members& members_;
   const ProgramStore& programs_;
   Counters& counters_;
   const Clock& clock_;
@@ -46,7 +49,6 @@ class MemberOperations {
 
 // The member as they see it at `now`: balance, tier and progress, stage and
 // next step. Tier and stage are refreshed for `now` (not stored).
-v1::MemberView ViewOf(const internal::MemberRecord& member, const engine::ProgramConfig& program,
-                      engine::Seconds now);
+v1::MemberView ViewOf(const Member& member, const engine::ProgramConfig& program, engine::Seconds now);
 
 }  // namespace loyalty

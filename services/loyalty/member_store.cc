@@ -3,6 +3,7 @@
 #include <cassert>
 
 #include "base/str_cat.h"
+#include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
 #include "storage/keys.h"
 
@@ -51,6 +52,23 @@ absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
   return std::move(**record);
 }
 
+Member DecodeMember(internal::MemberRecord record) {
+  Member member;
+  member.state = codec::FromProto(record.engine());
+  record.clear_engine();
+  member.record = std::move(record);
+  return member;
+}
+
+absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
+  MemberCache::Lookup found = cache_.Find(member_id);
+  if (found.member != nullptr) return found.member;
+  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord record, ReadMember(store_, member_id));
+  auto member = std::make_shared<const Member>(DecodeMember(std::move(record)));
+  cache_.Insert(member, found.ticket);
+  return member;
+}
+
 void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member) {
   assert(!member.member_id().empty());
   writes.Put(Cf::kMembers, storage::MemberKey(member.member_id()), member);
@@ -68,30 +86,42 @@ v1::LedgerEntryKind ToLedgerKind(engine::EntryKind kind) {
   return v1::LEDGER_ENTRY_KIND_UNSPECIFIED;
 }
 
-void CommitMemberChanges(internal::MemberRecord& member, const engine::MemberState& state,
-                         storage::WriteSet& writes, uint64_t seq,
+void CommitMemberChanges(Member& member, storage::WriteSet& writes, uint64_t seq,
                          const std::vector<engine::Entry>& entries, const LedgerCause& cause) {
-  assert(!member.member_id().empty());
+  internal::MemberRecord& record = member.record;
+  assert(!record.member_id().empty());
+  assert(!record.has_engine());
   assert(entries.size() <= storage::kMaxLedgerEntriesPerEvent);
   for (size_t i = 0; i < entries.size(); ++i) {
     v1::LedgerEntry entry;
     entry.set_entry_id(storage::LedgerEntryId(seq, static_cast<uint32_t>(i)));
-    entry.set_member_id(member.member_id());
+    entry.set_member_id(record.member_id());
     entry.set_kind(ToLedgerKind(entries[i].kind));
     entry.set_points(entries[i].points);
     *entry.mutable_at() = cause.at;
     if (cause.ref != nullptr) *entry.mutable_cause() = *cause.ref;
     entry.set_reason(cause.reason);
     entry.set_author(cause.author);
-    writes.Put(Cf::kLedger, storage::LedgerKey(member.member_id(), entry.entry_id()), entry);
-    member.set_ledger_total_points(member.ledger_total_points() + entries[i].points);
-    member.set_ledger_entries(member.ledger_entries() + 1);
+    writes.Put(Cf::kLedger, storage::LedgerKey(record.member_id(), entry.entry_id()), entry);
+    record.set_ledger_total_points(record.ledger_total_points() + entries[i].points);
+    record.set_ledger_entries(record.ledger_entries() + 1);
   }
-  *member.mutable_engine() = codec::ToProto(state);
-  member.set_last_event_seq(seq);
+  record.set_last_event_seq(seq);
   // The record's total and the engine's batches must agree before we write.
-  assert(member.ledger_total_points() == engine::LedgerTotal(state));
-  PutMember(writes, member);
+  assert(record.ledger_total_points() == engine::LedgerTotal(member.state));
+  // The stored form carries the state; the in-memory Member keeps it decoded.
+  *record.mutable_engine() = codec::ToProto(member.state);
+  PutMember(writes, record);
+  record.clear_engine();
+}
+
+v1::Balance BalanceOf(const Member& member, engine::Seconds now) {
+  const engine::Balance b = engine::BalanceAt(member.state, now);
+  v1::Balance out;
+  out.set_available_points(b.available);
+  out.set_pending_points(b.pending);
+  assert(b.total() == member.record.ledger_total_points());
+  return out;
 }
 
 v1::Balance BalanceOf(const internal::MemberRecord& member, engine::Seconds now) {

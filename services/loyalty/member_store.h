@@ -15,6 +15,7 @@
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/common.pb.h"
 #include "services/loyalty/engine/engine.h"
+#include "services/loyalty/member_cache.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -24,11 +25,35 @@ absl::StatusOr<std::string> ResolveMember(const storage::Store& store,
                                           const v1::MemberIdentifier& member,
                                           std::string_view field);
 
-// The member's record. NOT_FOUND if not enrolled.
+// The member's record as stored (no cache: for verification and tests).
+// NOT_FOUND if not enrolled.
 absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
                                                   std::string_view member_id);
 
 void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member);
+
+// A stored record, decoded for the engine.
+Member DecodeMember(internal::MemberRecord record);
+
+// Members as the services read them: through the member cache, decoded.
+// Writers (on the member's lane) call Committed after each successful commit.
+// Thread-safety: all methods are safe to call concurrently.
+class Members {
+ public:
+  // cache_bytes 0: no cache.
+  Members(const storage::Store& store, size_t cache_bytes) : store_(store), cache_(cache_bytes) {}
+
+  // The member as last committed. NOT_FOUND naming member_id if not enrolled.
+  absl::StatusOr<MemberPtr> Read(std::string_view member_id) const;
+  // `member` was just committed by its lane.
+  void Committed(Member member) { cache_.Put(std::make_shared<const Member>(std::move(member))); }
+
+  const MemberCache& cache() const { return cache_; }
+
+ private:
+  const storage::Store& store_;
+  mutable MemberCache cache_;
+};
 
 // What caused a set of ledger entries.
 struct LedgerCause {
@@ -38,14 +63,14 @@ struct LedgerCause {
   std::string author;
 };
 
-// Writes `entries` (produced by the engine for event `seq`) as ledger
-// entries, stores `state` in the member's record, and puts the record; all
-// into `writes`.
-void CommitMemberChanges(internal::MemberRecord& member, const engine::MemberState& state,
-                         storage::WriteSet& writes, uint64_t seq,
+// Writes `entries` (produced by the engine for event `seq`, already applied
+// to member.state) as ledger entries, updates the record's totals, and puts
+// the record with its state; all into `writes`.
+void CommitMemberChanges(Member& member, storage::WriteSet& writes, uint64_t seq,
                          const std::vector<engine::Entry>& entries, const LedgerCause& cause);
 
 // The member's balance at `now` (pending points become available with time).
+v1::Balance BalanceOf(const Member& member, engine::Seconds now);
 v1::Balance BalanceOf(const internal::MemberRecord& member, engine::Seconds now);
 
 v1::LedgerEntryKind ToLedgerKind(engine::EntryKind kind);

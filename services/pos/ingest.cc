@@ -25,9 +25,17 @@ std::string RefKey(const v1::TransactionRef& ref) {
 
 }  // namespace
 
-Ingest::Ingest(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock,
-               MemberUpdates* updates)
-    : store_(store), programs_(programs), counters_(counters), clock_(clock), updates_(updates) {}
+Ingest::Ingest(storage::Store& store, Members& members, const ProgramStore& programs, Counters& counters,
+               const Clock& clock, MemberUpdates* updates)
+    : store_(store), members_(members), programs_(programs), counters_(counters), clock_(clock), updates_(updates) {}
+
+absl::Status Ingest::CommitMember(storage::WriteSet& writes, Durability durability, Member member) {
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
+  const std::string member_id = member.record.member_id();
+  members_.Committed(std::move(member));
+  if (updates_ != nullptr) updates_->Notify(member_id);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<internal::RedemptionCode>> Ingest::ReadCodes(
     const google::protobuf::RepeatedPtrField<std::string>& ids, std::string_view field_name,
@@ -96,16 +104,14 @@ absl::StatusOr<std::optional<Applied>> Ingest::FindReplay(const std::string& txn
 }
 
 absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::string& txn_key,
-                                       const std::string& fingerprint, v1::EventOutcome outcome,
-                                       internal::MemberRecord* member, const engine::MemberState* state,
+                                       const std::string& fingerprint, v1::EventOutcome outcome, Member* member,
                                        const std::vector<engine::Entry>& entries, const LedgerCause& cause,
                                        storage::WriteSet& writes, Durability durability) {
   assert(event.seq() == outcome.event_seq());
-  assert((member == nullptr) == (state == nullptr));
   assert(member != nullptr || entries.empty());
   if (member != nullptr) {
-    CommitMemberChanges(*member, *state, writes, event.seq(), entries, cause);
-    outcome.set_member_id(member->member_id());
+    CommitMemberChanges(*member, writes, event.seq(), entries, cause);
+    outcome.set_member_id(member->record.member_id());
     *outcome.mutable_balance() = BalanceOf(*member, clock_.NowUnixSeconds());
   }
   assert(event.has_received_at());
@@ -118,8 +124,11 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
   *record.mutable_outcome() = outcome;
   writes.Put(Cf::kTxn, txn_key, record);
 
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
-  if (updates_ != nullptr && member != nullptr) updates_->Notify(member->member_id());
+  if (member != nullptr) {
+    LOYALTY_RETURN_IF_ERROR(CommitMember(writes, durability, std::move(*member)));
+  } else {
+    LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
+  }
   return Applied{std::move(outcome), /*replayed=*/false};
 }
 
@@ -132,11 +141,10 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   LOYALTY_ASSIGN_OR_RETURN(auto replay, FindReplay(txn_key, fingerprint, sale.ref(), durability));
   if (replay) return std::move(*replay);
 
-  std::optional<internal::MemberRecord> member;
-  std::optional<engine::MemberState> state;
+  std::optional<Member> member;  // a copy to change; the cache keeps the committed one
   if (!member_id.empty()) {
-    LOYALTY_ASSIGN_OR_RETURN(member, ReadMember(store_, member_id));
-    state = codec::FromProto(member->engine());
+    LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(member_id));
+    member = *current;
   }
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
@@ -153,8 +161,9 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   internal::SaleState sale_state;
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
-  LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, sale, state ? &*state : nullptr, OfferContextOf(*program, counters_),
-                                         rewards, &sale_state, &outcome, &entries));
+  LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, sale, member ? &member->state : nullptr,
+                                         OfferContextOf(*program, counters_), rewards, &sale_state, &outcome,
+                                         &entries));
   sale_state.set_member_id(member_id);
 
   // Offer budgets hold exactly across lanes: reserve before the commit.
@@ -191,8 +200,7 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   event.set_program_version(program->version);
   *event.mutable_sale() = sale;
   auto committed = Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
-                          state ? &*state : nullptr, entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""},
-                          writes, durability);
+                          entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""}, writes, durability);
   if (!committed.ok()) {
     release();
     return committed;
@@ -220,11 +228,10 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   if (!routed_key.empty() && routed_key != OrderingKeyOfSale(event_in.original(), sale.member_id())) {
     return absl::AbortedError(loyalty::StrCat(field, ": the sale was just claimed by a member; retry"));
   }
-  std::optional<internal::MemberRecord> member;
-  std::optional<engine::MemberState> state;
+  std::optional<Member> member;
   if (!sale.member_id().empty()) {
-    LOYALTY_ASSIGN_OR_RETURN(member, ReadMember(store_, sale.member_id()));
-    state = codec::FromProto(member->engine());
+    LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(sale.member_id()));
+    member = *current;
   }
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
@@ -233,7 +240,7 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   const ApplyContext ctx{*program, received_at.seconds(), seq};
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
-  LOYALTY_RETURN_IF_ERROR(apply(ctx, sale, state ? &*state : nullptr, &outcome, &entries));
+  LOYALTY_RETURN_IF_ERROR(apply(ctx, sale, member ? &member->state : nullptr, &outcome, &entries));
 
   storage::WriteSet writes;
   writes.Put(Cf::kSales, RefKey(event_in.original()), sale);
@@ -258,8 +265,7 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   } else {
     *event.mutable_void_() = event_in;
   }
-  return Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
-                state ? &*state : nullptr, entries,
+  return Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr, entries,
                 LedgerCause{event_in.occurred_at(), &event_in.ref(), "", ""}, writes, durability);
 }
 
@@ -307,38 +313,38 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
     // Claimed by this member before: the same answer again.
     int64_t points = 0;
     for (const auto& line : sale.lines()) points += line.points();
-    LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, claim.member_id()));
+    LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(claim.member_id()));
     if (durability == Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
     Applied replay{{}, true};
     replay.outcome.set_points_earned(points);
     replay.outcome.set_member_id(claim.member_id());
-    *replay.outcome.mutable_balance() = BalanceOf(member, clock_.NowUnixSeconds());
+    *replay.outcome.mutable_balance() = BalanceOf(*member, clock_.NowUnixSeconds());
     return replay;
   }
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, claim.member_id()));
-  engine::MemberState state = codec::FromProto(member.engine());
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(claim.member_id()));
+  Member member = *current;
   const ProgramPtr program = programs_.Current();
   const uint64_t seq = store_.NextEventSeq();
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
   const ApplyContext ctx{*program, received_at.seconds(), seq};
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
-  LOYALTY_RETURN_IF_ERROR(ApplyClaimEvent(ctx, original, claim.member_id(), sale, state, &outcome, &entries));
+  LOYALTY_RETURN_IF_ERROR(
+      ApplyClaimEvent(ctx, original, claim.member_id(), sale, member.state, &outcome, &entries));
 
   storage::WriteSet writes;
   writes.Put(Cf::kSales, sale_key, sale);
-  CommitMemberChanges(member, state, writes, seq, entries, LedgerCause{received_at, &claim.sale(), "receipt claimed", ""});
-  outcome.set_member_id(member.member_id());
+  CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, &claim.sale(), "receipt claimed", ""});
+  outcome.set_member_id(member.record.member_id());
   *outcome.mutable_balance() = BalanceOf(member, received_at.seconds());
   internal::EventRecord record;
   record.set_seq(seq);
   *record.mutable_received_at() = received_at;
-  record.set_member_id(member.member_id());
+  record.set_member_id(member.record.member_id());
   record.set_program_version(program->version);
   *record.mutable_claim() = claim;
   writes.Put(Cf::kEvents, storage::EventKey(seq), record);
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
-  if (updates_ != nullptr) updates_->Notify(member.member_id());
+  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, durability, std::move(member)));
   return Applied{std::move(outcome), false};
 }
 
@@ -388,15 +394,15 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   if (reward == program->rewards.end()) {
     return absl::NotFoundError(loyalty::StrCat("reward_id: no reward '", request.reward_id(), "'"));
   }
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, request.member_id()));
-  engine::MemberState state = codec::FromProto(member.engine());
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(request.member_id()));
+  Member member = *current;
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
   const engine::Seconds now = received_at.seconds();
   std::vector<engine::Entry> entries;
-  if (!engine::Spend(*program, state, reward->cost_points, now, entries)) {
-    return absl::FailedPreconditionError(loyalty::StrCat(
-        "reward_id: needs ", reward->cost_points, " available points, the member has ",
-        engine::BalanceAt(codec::FromProto(member.engine()), now).available));
+  if (!engine::Spend(*program, member.state, reward->cost_points, now, entries)) {
+    return absl::FailedPreconditionError(loyalty::StrCat("reward_id: needs ", reward->cost_points,
+                                                         " available points, the member has ",
+                                                         engine::BalanceAt(current->state, now).available));
   }
   const std::string stock_key = Counters::RewardIssued(reward->id);
   if (!counters_.TryReserve(stock_key, reward->stock)) {
@@ -405,7 +411,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   const uint64_t seq = store_.NextEventSeq();
   internal::RedemptionCode code;
   code.set_code(NewCode());
-  code.set_member_id(member.member_id());
+  code.set_member_id(member.record.member_id());
   *code.mutable_reward() = codec::ToProto(*reward);
   code.set_status(internal::RedemptionCode::STATUS_ISSUED);
   code.set_issued_at(now);
@@ -414,7 +420,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   storage::WriteSet writes;
   writes.Put(Cf::kCodes, code.code(), code);
   writes.AddToCounter(stock_key, 1);
-  CommitMemberChanges(member, state, writes, seq, entries,
+  CommitMemberChanges(member, writes, seq, entries,
                       LedgerCause{received_at, nullptr, loyalty::StrCat("reward ", reward->id), ""});
   v1::RedeemResponse response;
   response.set_code(code.code());
@@ -425,7 +431,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   internal::EventRecord event;
   event.set_seq(seq);
   *event.mutable_received_at() = received_at;
-  event.set_member_id(member.member_id());
+  event.set_member_id(member.record.member_id());
   event.set_program_version(program->version);
   *event.mutable_redeem()->mutable_request() = request;
   event.mutable_redeem()->set_code(code.code());
@@ -437,11 +443,10 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   record.set_event_seq(seq);
   *record.mutable_redeem() = response;
   writes.Put(Cf::kTxn, txn_key, record);
-  if (absl::Status s = store_.Commit(writes, durability); !s.ok()) {
+  if (absl::Status s = CommitMember(writes, durability, std::move(member)); !s.ok()) {
     counters_.Release(stock_key);
     return s;
   }
-  if (updates_ != nullptr) updates_->Notify(member.member_id());
   return response;
 }
 

@@ -39,8 +39,8 @@ struct Applied {
 class Ingest {
  public:
   // `updates`, if given, hears about every member an event changed.
-  Ingest(storage::Store& store, const ProgramStore& programs, Counters& counters, const Clock& clock,
-         MemberUpdates* updates = nullptr);
+  Ingest(storage::Store& store, Members& members, const ProgramStore& programs, Counters& counters,
+         const Clock& clock, MemberUpdates* updates = nullptr);
 
   // `member_id` is the resolved member, empty for an anonymous sale.
   absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
@@ -90,14 +90,19 @@ class Ingest {
                                               const std::string& routed_key);
   // Adds the member's changes and the event, idempotency and sale records to
   // `writes`, and commits.
+  // `member` (null: anonymous) holds the engine's changes; on success it
+  // becomes the member's cached state.
   absl::StatusOr<Applied> Commit(internal::EventRecord event, const std::string& txn_key,
-                                 const std::string& fingerprint, v1::EventOutcome outcome,
-                                 internal::MemberRecord* member, const engine::MemberState* state,
+                                 const std::string& fingerprint, v1::EventOutcome outcome, Member* member,
                                  const std::vector<engine::Entry>& entries, const LedgerCause& cause,
                                  storage::WriteSet& writes, storage::Durability durability);
+  // `member` committed with `writes`: commits, then updates the cache and
+  // tells watchers.
+  absl::Status CommitMember(storage::WriteSet& writes, storage::Durability durability, Member member);
 
 
   storage::Store& store_;
+  Members& members_;
   const ProgramStore& programs_;
   Counters& counters_;
   const Clock& clock_;

@@ -37,9 +37,15 @@ int PhaseOf(const v1::BacklogEvent& e) {
 
 }  // namespace
 
-PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store,
+PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Members& members,
                              const ProgramStore& programs, const Counters& counters, const Clock& clock)
-    : ingest_(ingest), lanes_(lanes), store_(store), programs_(programs), counters_(counters), clock_(clock) {}
+    : ingest_(ingest),
+      lanes_(lanes),
+      store_(store),
+      members_(members),
+      programs_(programs),
+      counters_(counters),
+      clock_(clock) {}
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Principal& who,
                                                                const v1::Sale& sale) {
@@ -91,13 +97,26 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteBacklogEvent(
   return FieldError("event", "one of sale, return or void is required");
 }
 
+template <class Result>
+void PosOperations::AnswerWhenDurable(Result result, std::function<void(Result)> done) {
+  // The answer may depend on commits not yet synced (this event's own, or
+  // the first answer of a retried one): it goes out after the next WAL sync.
+  store_.WhenDurable([result = std::move(result), done = std::move(done)](absl::Status synced) mutable {
+    if (synced.ok()) {
+      done(std::move(result));
+    } else {
+      done(std::move(synced));
+    }
+  });
+}
+
 void PosOperations::Dispatch(absl::StatusOr<Routed> routed, Done done) {
   if (!routed.ok()) {
     done(routed.status());
     return;
   }
-  lanes_.Post(routed->ordering_key, [apply = std::move(routed->apply), done = std::move(done)] {
-    done(apply(Durability::kSynced));
+  lanes_.Run(routed->ordering_key, [this, apply = std::move(routed->apply), done = std::move(done)]() mutable {
+    AnswerWhenDurable(apply(Durability::kBuffered), std::move(done));
   });
 }
 
@@ -179,8 +198,7 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
   *run_phase = [this, who, run, run_phase](size_t p) {
     if (p == run->phases.size()) {
       // Everything applied with buffered commits: one fsync makes it durable.
-      absl::Status sync = store_.SyncWal();
-      run->done(Summarise(*run, sync));
+      store_.WhenDurable([run](absl::Status synced) { run->done(Summarise(*run, synced)); });
       *run_phase = nullptr;  // break the self-reference cycle
       return;
     }
@@ -219,7 +237,7 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
     return FieldError("redemption_codes", loyalty::StrCat("at most ", kMaxCodesPerSale, " codes"));
   }
   LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(member_id));
   const ProgramPtr program = programs_.Current();
   if (request.currency() != program->currency) {
     return FieldError("currency", loyalty::StrCat("the program runs in ", program->currency));
@@ -237,7 +255,7 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
   *as_sale.mutable_occurred_at() = request.has_at() ? request.at() : clock_.NowTimestamp();
   *as_sale.mutable_lines() = request.lines();
   const engine::SaleInput input = SaleInputOf(as_sale);
-  const engine::BasketResult basket = engine::EvaluateBasket(*program, codec::FromProto(member.engine()),
+  const engine::BasketResult basket = engine::EvaluateBasket(*program, member->state,
                                                              OfferContextOf(*program, counters_), input, rewards, now);
   if (basket.unusable_rewards > 0) {
     return absl::FailedPreconditionError("redemption_codes: a code matches no line of this basket that is still to pay");
@@ -277,8 +295,8 @@ void PosOperations::Redeem(const auth::Principal& who, const v1::RedeemRequest& 
     done(checked);
     return;
   }
-  lanes_.Post(request.member_id(), [this, request, done = std::move(done)] {
-    done(ingest_.ApplyRedeem(request, Durability::kSynced));
+  lanes_.Run(request.member_id(), [this, request, done = std::move(done)]() mutable {
+    AnswerWhenDurable(ingest_.ApplyRedeem(request, Durability::kBuffered), std::move(done));
   });
 }
 
@@ -290,14 +308,14 @@ void PosOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimRece
     if (claim.total_minor() < 0 || claim.total_minor() > kMaxSaleTotalMinor) {
       return FieldError("total_minor", "is out of range");
     }
-    return ReadMember(store_, claim.member_id()).status();
+    return members_.Read(claim.member_id()).status();
   }();
   if (!checked.ok()) {
     done(checked);
     return;
   }
-  lanes_.Post(claim.member_id(), [this, claim, done = std::move(done)] {
-    done(ingest_.ApplyClaim(claim, Durability::kSynced));
+  lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
+    AnswerWhenDurable(ingest_.ApplyClaim(claim, Durability::kBuffered), std::move(done));
   });
 }
 
@@ -306,11 +324,11 @@ absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminal(who));
   LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
   LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
-  LOYALTY_ASSIGN_OR_RETURN(internal::MemberRecord member, ReadMember(store_, member_id));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(member_id));
   v1::MemberSummary out;
-  out.set_member_id(member.member_id());
-  out.set_display_name(member.display_name());
-  const v1::MemberView view = ViewOf(member, *programs_.Current(), clock_.NowUnixSeconds());
+  out.set_member_id(member->record.member_id());
+  out.set_display_name(member->record.display_name());
+  const v1::MemberView view = ViewOf(*member, *programs_.Current(), clock_.NowUnixSeconds());
   *out.mutable_balance() = view.balance();
   out.set_tier(view.tier().current_tier());
   out.set_stage(view.stage().current_stage());

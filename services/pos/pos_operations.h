@@ -3,8 +3,10 @@
 // the caller, then call these.
 //
 // Each event goes: authorise -> validate -> resolve member -> onto the
-// member's lane -> Ingest::Apply* (synced commit) -> done callback. The done
-// callback runs on a pool thread; it must not block for long.
+// member's lane -> Ingest::Apply* (buffered commit) -> done callback once the
+// WAL-sync thread has made it durable. No thread waits for the fsync: the lane
+// goes on with its next event meanwhile. The done callback runs on the
+// WAL-sync thread; it must be quick (answer the call).
 //
 // Backlog upload: every event is authorised and validated on its own (a bad
 // one is answered with its error, the rest go on). Valid events are applied in
@@ -29,8 +31,8 @@ class PosOperations {
  public:
   using Done = std::function<void(absl::StatusOr<Applied>)>;
 
-  PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const ProgramStore& programs,
-                const Counters& counters, const Clock& clock);
+  PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Members& members,
+                const ProgramStore& programs, const Counters& counters, const Clock& clock);
 
   void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
   void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
@@ -62,10 +64,15 @@ class PosOperations {
   absl::StatusOr<Routed> RouteVoid(const auth::Principal& who, const v1::Void& v);
   absl::StatusOr<Routed> RouteBacklogEvent(const auth::Principal& who, const v1::BacklogEvent& e);
   void Dispatch(absl::StatusOr<Routed> routed, Done done);
+  // Calls `done(result)` once the WAL is synced past everything `result`
+  // depends on (or with the sync's error).
+  template <class Result>
+  void AnswerWhenDurable(Result result, std::function<void(Result)> done);
 
   Ingest& ingest_;
   Lanes& lanes_;
   storage::Store& store_;
+  const Members& members_;
   const ProgramStore& programs_;
   const Counters& counters_;
   const Clock& clock_;

@@ -30,9 +30,10 @@ class IngestTest : public ::testing::Test {
     store_ = std::move(*store);
     programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
     counters_ = std::move(*Counters::Load(*store_));
-    ingest_ = std::make_unique<Ingest>(*store_, *programs_, *counters_, clock_);
+    members_ = std::make_unique<Members>(*store_, 1 << 20);
+    ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock_);
     Lanes lanes(1, 1);
-    AdminOperations admin(*store_, lanes, clock_, *programs_);
+    AdminOperations admin(*store_, *members_, lanes, clock_, *programs_);
     v1::EnrollMemberRequest r;
     r.set_member_id("m-1");
     ASSERT_TRUE(admin.EnrollMember({auth::Role::kAdmin, "test", "", ""}, r).ok());
@@ -53,6 +54,7 @@ class IngestTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Counters> counters_;
+  std::unique_ptr<Members> members_;  // one cache, shared like in the server
   std::unique_ptr<Ingest> ingest_;
 };
 
@@ -145,7 +147,7 @@ TEST_F(IngestTest, VoidReversesTheRemainderOnce) {
 TEST_F(IngestTest, ReturnAfterSpendingGoesNegative) {
   ASSERT_TRUE(ingest_->ApplySale(MakeSale("tx-1", "m-1", {{1, 5000}}), "m-1", Durability::kSynced).ok());
   Lanes lanes(1, 1);
-  AdminOperations admin(*store_, lanes, clock_, *programs_);
+  AdminOperations admin(*store_, *members_, lanes, clock_, *programs_);
   v1::AdjustPointsRequest spend;
   spend.set_member_id("m-1");
   spend.set_points(-40);
@@ -177,7 +179,8 @@ TEST_F(IngestTest, SequenceContinuesAfterReopen) {
   store_ = std::move(*storage::Store::Open({.path = dir_.Sub("db")}));
   programs_ = std::move(*ProgramStore::Open(*store_, loyalty::testing::PlainProgram(), clock_));
   counters_ = std::move(*Counters::Load(*store_));
-  ingest_ = std::make_unique<Ingest>(*store_, *programs_, *counters_, clock_);
+  members_ = std::make_unique<Members>(*store_, 1 << 20);
+  ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock_);
   auto second = ingest_->ApplySale(MakeSale("tx-2", "m-1", {{1, 100}}), "m-1", Durability::kSynced);
   ASSERT_TRUE(second.ok());
   EXPECT_GT(second->outcome.event_seq(), first->outcome.event_seq());

@@ -51,9 +51,10 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
     store_ = std::move(*storage::Store::Open({.path = dir_.Sub("db")}));
     programs_ = std::move(*ProgramStore::Open(*store_, BusyProgram(), clock_));
     counters_ = std::move(*Counters::Load(*store_));
-    ingest_ = std::make_unique<pos::Ingest>(*store_, *programs_, *counters_, clock_);
+    members_ = std::make_unique<Members>(*store_, 1 << 20);
+    ingest_ = std::make_unique<pos::Ingest>(*store_, *members_, *programs_, *counters_, clock_);
     lanes_ = std::make_unique<Lanes>(2, 8);
-    admin_ = std::make_unique<AdminOperations>(*store_, *lanes_, clock_, *programs_);
+    admin_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock_, *programs_);
     for (int i = 0; i < kMembers; ++i) {
       v1::EnrollMemberRequest r;
       r.set_member_id("m-" + std::to_string(i));
@@ -68,6 +69,7 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Counters> counters_;
+  std::unique_ptr<Members> members_;
   std::unique_ptr<pos::Ingest> ingest_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<AdminOperations> admin_;
