@@ -4,6 +4,7 @@
 #include <cctype>
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -66,13 +67,31 @@ absl::Status AdminOperations::CommitMember(storage::WriteSet& writes, Member mem
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
-  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request));
-  LOYALTY_ASSIGN_OR_RETURN(v1::EnrollMemberResponse out, CommitEnrollment(request));
-  // Outside the lock: concurrent enrollments share one WAL sync. An
-  // unchanged retry waits too (its first answer may not be synced yet).
-  LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
-  return out;
+  std::promise<absl::StatusOr<v1::EnrollMemberResponse>> answered;
+  auto result = answered.get_future();
+  EnrollMember(who, request, [&answered](absl::StatusOr<v1::EnrollMemberResponse> r) {
+    answered.set_value(std::move(r));
+  });
+  return result.get();
+}
+
+void AdminOperations::EnrollMember(const auth::Principal& who, const v1::EnrollMemberRequest& request,
+                                   std::function<void(absl::StatusOr<v1::EnrollMemberResponse>)> done) {
+  absl::StatusOr<v1::EnrollMemberResponse> committed = [&]() -> absl::StatusOr<v1::EnrollMemberResponse> {
+    LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+    LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request));
+    return CommitEnrollment(request);
+  }();
+  if (!committed.ok()) {
+    done(committed.status());
+    return;
+  }
+  // Answered after the WAL sync, outside the lock: concurrent enrollments
+  // share one fsync. An unchanged retry waits too (its first answer may not
+  // be synced yet).
+  store_.WhenDurable([out = std::move(*committed), done = std::move(done)](absl::Status synced) {
+    done(synced.ok() ? absl::StatusOr<v1::EnrollMemberResponse>(out) : synced);
+  });
 }
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const v1::EnrollMemberRequest& request) {

@@ -26,6 +26,10 @@ class AdminOperations {
   AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock, ProgramStore& programs,
                   const Counters* counters = nullptr, MemberUpdates* updates = nullptr);
 
+  // Enrolls a member; `done` runs once the enrollment is durable (on the
+  // WAL-sync thread). The blocking form waits for that.
+  void EnrollMember(const auth::Principal& who, const v1::EnrollMemberRequest& request,
+                    std::function<void(absl::StatusOr<v1::EnrollMemberResponse>)> done);
   absl::StatusOr<v1::EnrollMemberResponse> EnrollMember(const auth::Principal& who,
                                                         const v1::EnrollMemberRequest& request);
   // Runs on the member's lane; `done` gets the entry and the new balance.

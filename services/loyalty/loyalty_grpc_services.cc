@@ -184,8 +184,16 @@ grpc::ServerWriteReactor<v1::MemberView>* MemberGrpcService::WatchMember(
 grpc::ServerUnaryReactor* AdminGrpcService::EnrollMember(grpc::CallbackServerContext* context,
                                                          const v1::EnrollMemberRequest* request,
                                                          v1::EnrollMemberResponse* response) {
-  return Unary(context, authenticator_, response,
-               [&](const auth::Principal& who) { return ops_.EnrollMember(who, *request); });
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  ops_.EnrollMember(*who, *request, [reactor, response](absl::StatusOr<v1::EnrollMemberResponse> r) {
+    FinishUnary(reactor, response, std::move(r));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::AdjustPoints(grpc::CallbackServerContext* context,

@@ -58,7 +58,7 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Princ
   Routed r;
   r.ordering_key = Ingest::OrderingKeyOfSale(sale.ref(), member_id);
   r.occurred_at_micros = Micros(sale.occurred_at());
-  r.apply = [this, sale, member_id](Durability d) { return ingest_.ApplySale(sale, member_id, d); };
+  r.apply = [this, &sale, member_id](Durability d) { return ingest_.ApplySale(sale, member_id, d); };
   return r;
 }
 
@@ -70,7 +70,7 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Pri
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(ret.original(), "return.original"));
   r.occurred_at_micros = Micros(ret.occurred_at());
-  r.apply = [this, ret, key = r.ordering_key](Durability d) { return ingest_.ApplyReturn(ret, d, key); };
+  r.apply = [this, &ret, key = r.ordering_key](Durability d) { return ingest_.ApplyReturn(ret, d, key); };
   return r;
 }
 
@@ -82,7 +82,7 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteVoid(const auth::Princ
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(v.original(), "void.original"));
   r.occurred_at_micros = Micros(v.occurred_at());
-  r.apply = [this, v, key = r.ordering_key](Durability d) { return ingest_.ApplyVoid(v, d, key); };
+  r.apply = [this, &v, key = r.ordering_key](Durability d) { return ingest_.ApplyVoid(v, d, key); };
   return r;
 }
 

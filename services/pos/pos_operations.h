@@ -53,7 +53,9 @@ class PosOperations {
                                                  const v1::LookupMemberRequest& request);
 
  private:
-  // An event checked and routed, ready for its lane.
+  // An event checked and routed, ready for its lane. `apply` refers to the
+  // event (no copy): the gRPC request or the backlog run holds it until the
+  // answer is given.
   struct Routed {
     std::string ordering_key;
     std::function<absl::StatusOr<Applied>(storage::Durability)> apply;
