@@ -1,5 +1,7 @@
 #include "server/loyalty_server.h"
 
+#include <pthread.h>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -82,6 +84,15 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
       });
     }
   });
+  s->figures_thread_ = std::thread([self] {
+    pthread_setname_np(pthread_self(), "figures-flush");
+    std::unique_lock<std::mutex> lock(self->expiry_mu_);
+    while (!self->expiry_cv_.wait_for(lock, kFiguresFlushInterval, [self] { return self->stopping_; })) {
+      if (absl::Status s = self->counters_->FlushFigures(*self->store_); !s.ok()) {
+        LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
+      }
+    }
+  });
   LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
                           s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(),
                           " credentials, ", config.worker_threads(), " workers on ",
@@ -107,8 +118,12 @@ absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
   }
   expiry_cv_.notify_all();
   if (expiry_thread_.joinable()) expiry_thread_.join();
+  if (figures_thread_.joinable()) figures_thread_.join();
   if (lanes_) lanes_->Stop();  // Work already handed to the lanes finishes.
   if (!store_) return absl::OkStatus();
+  if (counters_) {
+    if (absl::Status s = counters_->FlushFigures(*store_); !s.ok()) LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
+  }
   return store_->Close();
 }
 

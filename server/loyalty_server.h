@@ -65,6 +65,9 @@ class LoyaltyServer {
   std::unique_ptr<grpc::Server> grpc_server_;
   // Runs expiry (and tier/stage refresh) every expiry interval.
   std::thread expiry_thread_;
+  // Persists figures that may lag (offers shown) every second.
+  static constexpr std::chrono::seconds kFiguresFlushInterval{1};
+  std::thread figures_thread_;
   std::mutex expiry_mu_;
   std::condition_variable expiry_cv_;
   bool stopping_ = false;

@@ -47,6 +47,29 @@ void Counters::Add(const std::string& key, int64_t delta) {
   values_[key] += delta;
 }
 
+void Counters::AddFigure(const std::string& key, int64_t delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[key] += delta;
+  unflushed_figures_[key] += delta;
+}
+
+absl::Status Counters::FlushFigures(storage::Store& store) {
+  std::map<std::string, int64_t> deltas;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deltas.swap(unflushed_figures_);
+  }
+  if (deltas.empty()) return absl::OkStatus();
+  storage::WriteSet writes;
+  for (const auto& [key, delta] : deltas) writes.AddToCounter(key, delta);
+  absl::Status s = store.Commit(writes, storage::Durability::kBuffered);
+  if (!s.ok()) {  // keep them for the next flush
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, delta] : deltas) unflushed_figures_[key] += delta;
+  }
+  return s;
+}
+
 engine::OfferContext OfferContextOf(const engine::ProgramConfig& program, const Counters& counters) {
   engine::OfferContext ctx;
   for (const auto& o : program.offers) {

@@ -34,6 +34,12 @@ class Counters {
   void Release(const std::string& key);
   // In-memory only; the caller writes the same delta with WriteSet::AddToCounter.
   void Add(const std::string& key, int64_t delta);
+  // For a figure that may lag (offers shown): added in memory now and
+  // persisted by the next FlushFigures, not with the call that caused it. A
+  // crash loses at most what was added since the last flush.
+  void AddFigure(const std::string& key, int64_t delta);
+  // Persists the figures added since the last flush (one buffered commit).
+  absl::Status FlushFigures(storage::Store& store);
 
   static std::string OfferUsed(const std::string& id) { return "offer-used/" + id; }
   static std::string OfferShown(const std::string& id) { return "offer-shown/" + id; }
@@ -43,6 +49,7 @@ class Counters {
  private:
   mutable std::mutex mu_;
   std::map<std::string, int64_t> values_;
+  std::map<std::string, int64_t> unflushed_figures_;
 };
 
 // The offers' budget use, as the engine needs it.

@@ -29,7 +29,7 @@ MemberCache::Shard& MemberCache::ShardOf(std::string_view member_id) {
 MemberCache::Lookup MemberCache::Find(std::string_view member_id) {
   Shard& shard = ShardOf(member_id);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.entries.find(std::string(member_id));
+  auto it = shard.entries.find(member_id);
   if (it == shard.entries.end()) return {nullptr, shard.puts};
   shard.lru.splice(shard.lru.begin(), shard.lru, it->second.lru);
   return {it->second.member, 0};

@@ -65,9 +65,14 @@ class MemberCache {
     size_t bytes = 0;
     std::list<std::string>::iterator lru;  // position in Shard::lru (front: newest)
   };
+  // Lets the map be searched with a string_view (no allocation per lookup).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry> entries;
+    std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> entries;
     std::list<std::string> lru;
     size_t bytes = 0;
     uint64_t puts = 0;  // the tickets

@@ -65,18 +65,16 @@ absl::StatusOr<v1::ListOffersResponse> MemberOperations::ListOffers(const auth::
   engine::MemberState state = member->state;
   engine::Refresh(*program, state, now);
   v1::ListOffersResponse out;
-  storage::WriteSet shown;
   for (const auto& po : engine::PersonalOffers(*program, state, OfferContextOf(*program, counters_), now)) {
     auto* o = out.add_offers();
     o->set_offer_id(po.offer->id);
     o->set_title(po.offer->title);
     o->set_reason(po.reason);
     if (po.offer->ends_at != 0) o->mutable_valid_until()->set_seconds(po.offer->ends_at);
-    shown.AddToCounter(Counters::OfferShown(po.offer->id), 1);
-    counters_.Add(Counters::OfferShown(po.offer->id), 1);
+    // A figure, not a balance: persisted with the next flush of figures,
+    // not with a write of its own per listing.
+    counters_.AddFigure(Counters::OfferShown(po.offer->id), 1);
   }
-  // A figure, not a balance: a buffered write is enough.
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(shown, storage::Durability::kBuffered));
   return out;
 }
 
