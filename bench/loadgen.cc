@@ -78,6 +78,8 @@ struct Options {
   double anonymous_share = 0.05;
   int backlog_min = 1000;
   int backlog_max = 10000;
+  int64_t max_events = 0;           // backlog: stop after sending this many events (0: no limit)
+  double backlog_spread_days = 0;   // backlog: event times over the last N days (0: last 4 hours)
   double list_offers_share = 0.25;
   int max_inflight = 50000;
   int deadline_ms = 30000;
@@ -112,6 +114,10 @@ void Usage() {
   --return-share X              sale: share of calls that are returns (default 0.05)
   --anonymous-share X           sale/backlog: sales without a member (default 0.05)
   --backlog-min N --backlog-max N  events per UploadBacklog stream (default 1000..10000)
+  --max-events N                backlog: stop once N events were sent (the run then ends
+                                when the last stream is answered; for loading a large program)
+  --backlog-spread-days D       backlog: event times spread over the last D days (default:
+                                the last 4 hours, a terminal coming back after an outage)
   --list-offers-share X         member-read: share of ListOffers calls (default 0.25)
   --max-inflight N              open loop: calls in flight before the generator counts a drop
   --deadline-ms N               per call (default 30000; backlog streams get 4x)
@@ -142,6 +148,8 @@ bool ParseOptions(int argc, char** argv, Options& o) {
       {"--anonymous-share", [&](const std::string& v) { o.anonymous_share = std::stod(v); return true; }},
       {"--backlog-min", [&](const std::string& v) { o.backlog_min = std::stoi(v); return o.backlog_min > 0; }},
       {"--backlog-max", [&](const std::string& v) { o.backlog_max = std::stoi(v); return o.backlog_max > 0; }},
+      {"--max-events", [&](const std::string& v) { o.max_events = std::stoll(v); return o.max_events >= 0; }},
+      {"--backlog-spread-days", [&](const std::string& v) { o.backlog_spread_days = std::stod(v); return o.backlog_spread_days >= 0 && o.backlog_spread_days <= 390; }},
       {"--list-offers-share", [&](const std::string& v) { o.list_offers_share = std::stod(v); return true; }},
       {"--max-inflight", [&](const std::string& v) { o.max_inflight = std::stoi(v); return o.max_inflight > 0; }},
       {"--deadline-ms", [&](const std::string& v) { o.deadline_ms = std::stoi(v); return o.deadline_ms > 0; }},
@@ -251,6 +259,8 @@ class Recorder {
     to_ = to;
   }
   bool Measured(Clock::time_point intended) const { return intended >= from_ && intended < to_; }
+  // The run ended before its planned end (--max-events): the window ends now.
+  void EndWindowAt(Clock::time_point t) { to_ = std::min(to_, t); }
 
   // A finished call that was meant to start at `intended`.
   void Record(OpStats* op, Clock::time_point intended, const grpc::Status& status, uint64_t items = 1) {
@@ -346,6 +356,8 @@ class Scenario {
   virtual void Start(Clock::time_point intended, Done done) = 0;
   // The operation whose count is the scenario's throughput.
   virtual OpStats* Main() const = 0;
+  // No more work to start (--max-events reached): closed-loop callers stop.
+  virtual bool Exhausted() const { return false; }
 
  protected:
   template <class Call>
@@ -478,15 +490,30 @@ class BacklogScenario : public Scenario {
   }
   OpStats* Main() const override { return stream_; }
 
+  bool Exhausted() const override { return o_.max_events > 0 && sent_.load() >= o_.max_events; }
+
   void Start(Clock::time_point intended, Done done) override {
     // One store's terminal comes back online with what it collected offline:
-    // sales over the last hours and returns of some of them.
+    // sales over the last hours (or --backlog-spread-days) and returns of some of them.
     const int store = UniformInt(1, o_.stores);
-    const int count = UniformInt(o_.backlog_min, o_.backlog_max);
+    int count = UniformInt(o_.backlog_min, o_.backlog_max);
+    if (o_.max_events > 0) {
+      const int64_t before = sent_.fetch_add(count);
+      if (before >= o_.max_events) {
+        done();
+        return;
+      }
+      count = static_cast<int>(std::min<int64_t>(count, o_.max_events - before));
+    }
+    const int64_t span_s = o_.backlog_spread_days > 0 ? static_cast<int64_t>(o_.backlog_spread_days * 86400) : 4 * 3600;
+    // A spread-out backlog is a stretch of the program's history: each stream
+    // covers a random stretch of up to a day, so time moves on across streams.
+    const int64_t end_ago = o_.backlog_spread_days > 0 ? UniformInt(0, static_cast<int>(span_s - std::min<int64_t>(span_s, 86400))) : 0;
+    const int64_t stream_span_s = std::min<int64_t>(span_s, o_.backlog_spread_days > 0 ? 86400 : span_s);
     std::vector<v1::BacklogEvent> events(static_cast<size_t>(count));
     std::vector<int> sales;
     for (int i = 0; i < count; ++i) {
-      const int64_t ago = 4 * 3600 - static_cast<int64_t>(i) * 4 * 3600 / count;
+      const int64_t ago = end_ago + stream_span_s - static_cast<int64_t>(i) * stream_span_s / count;
       if (!sales.empty() && Chance(o_.return_share)) {
         const size_t pick = static_cast<size_t>(UniformInt(0, static_cast<int>(sales.size()) - 1));
         const int s = sales[pick];
@@ -521,6 +548,7 @@ class BacklogScenario : public Scenario {
  private:
   OpStats* stream_;
   OpStats* events_;
+  std::atomic<int64_t> sent_{0};
 };
 
 void BacklogStream::OnDone(const grpc::Status& status) {
@@ -799,7 +827,7 @@ void RunClosed(const Options& o, Scenario& scenario, Clock::time_point end, Outs
     Outstanding* outstanding;
     Trampoline* trampoline;
     void Next() {
-      if (Clock::now() >= end) {
+      if (Clock::now() >= end || scenario->Exhausted()) {
         outstanding->Done();
         return;
       }
@@ -910,6 +938,7 @@ bool Enroll(const Options& o, Clients& clients, Workload& work) {
 // ---------------------------------------------------------------- CPU use
 
 struct CpuSample {
+  Clock::time_point at;
   double self_s = 0;          // this process, user+system
   double server_s = -1;       // --server-pid, user+system; -1 unknown
   double busy_s = 0, idle_s = 0, iowait_s = 0;  // whole machine
@@ -917,6 +946,7 @@ struct CpuSample {
 
 CpuSample SampleCpu(int server_pid) {
   CpuSample s;
+  s.at = Clock::now();
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   s.self_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
@@ -952,7 +982,7 @@ uint64_t Us(uint64_t ns) { return (ns + 500) / 1000; }
 int Report(const Options& o, const Recorder& rec, const CpuSample& a, const CpuSample& b,
            std::chrono::nanoseconds worst_lag) {
   const double window = rec.WindowSeconds();
-  const double cpu_wall = o.duration_s;
+  const double cpu_wall = std::max(1e-3, std::chrono::duration<double>(b.at - a.at).count());
   std::printf("\n%-15s %9s %7s %11s %12s %9s %9s %9s %9s\n", "operation", "ok", "errors", "ops/s", "items/s",
               "p50 ms", "p99 ms", "p99.9 ms", "max ms");
   int exit_code = 0;
@@ -1053,16 +1083,43 @@ int Main(int argc, char** argv) {
   Trampoline trampoline;
   std::chrono::nanoseconds worst_lag{0};
 
-  // CPU is sampled at the window's edges by a helper thread.
+  // CPU is sampled at the window's edges by a helper thread (the end edge
+  // comes early when --max-events ends the run).
   CpuSample cpu_a, cpu_b;
+  std::mutex run_mu;
+  std::condition_variable run_cv;
+  bool run_over = false;
   std::thread sampler([&] {
     std::this_thread::sleep_until(measure_from);
     cpu_a = SampleCpu(o.server_pid);
-    std::this_thread::sleep_until(end);
+    {
+      std::unique_lock<std::mutex> lock(run_mu);
+      run_cv.wait_until(lock, end, [&] { return run_over; });
+    }
     cpu_b = SampleCpu(o.server_pid);
   });
   if (o.mode == "closed") {
     RunClosed(o, *scenario, end, outstanding, trampoline);
+    if (o.max_events > 0) {
+      // Ends when the last event is answered, usually well before `end`.
+      auto last_report = Clock::now();
+      while (!outstanding.Wait(std::chrono::seconds(1)) && Clock::now() < end) {
+        if (Clock::now() - last_report >= std::chrono::seconds(30)) {
+          last_report = Clock::now();
+          const uint64_t items = scenario->Main()->items.load();
+          std::printf("progress: %llu events accepted, %.0f/s since the start\n",
+                      static_cast<unsigned long long>(items),
+                      static_cast<double>(items) / std::chrono::duration<double>(last_report - measure_from).count());
+          std::fflush(stdout);
+        }
+      }
+      rec.EndWindowAt(Clock::now());
+      {
+        std::lock_guard<std::mutex> lock(run_mu);
+        run_over = true;
+      }
+      run_cv.notify_all();
+    }
   } else {
     worst_lag = RunOpen(o, *scenario, rec, start, end, outstanding);
   }

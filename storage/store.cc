@@ -122,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.memtable_budget_bytes;
   db_options.keep_log_file_num = 5;
   // Writes append to RocksDB's WAL buffer; the WAL-sync thread writes and
   // fsyncs it in one go (FlushWAL(true)): one write(2) per group instead of

@@ -58,6 +58,9 @@ struct StoreOptions {
   std::string path;
   size_t block_cache_bytes = 256ull << 20;
   size_t write_buffer_bytes = 32ull << 20;  // per column family memtable
+  // All memtables together: past this RocksDB flushes the largest, so memory
+  // stays bounded however many column families are busy.
+  size_t memtable_budget_bytes = 256ull << 20;
   bool create_if_missing = true;
   // Commits stay in RocksDB's WAL buffer until the WAL-sync thread writes
   // and fsyncs them (they are visible at once either way).
