@@ -33,7 +33,7 @@ STORES=20
 WORK=$(mktemp -d /var/tmp/loyalty-profile.XXXXXX)
 trap 'bench_stop_loyaltyd; rm -rf "$WORK"' EXIT
 PORT=$(bench_free_port)
-bench_write_config "$WORK/c.textproto" "$WORK/data" "$PORT" "$STORES" 64
+bench_write_config "$WORK/c.textproto" "$WORK/data" "$PORT" "$STORES" 0
 LG=("$BUILD_DIR/bench/loadgen" --target "127.0.0.1:$PORT" --admin-token "$BENCH_ADMIN_TOKEN"
     --terminal-token-prefix "$BENCH_TERMINAL_PREFIX" --stores "$STORES" --members "$MEMBERS" --warmup-s 1)
 

@@ -6,7 +6,8 @@
 #      ldb, postgresql for the comparison); runs as root;
 #   2. builds loyaltyd and loadgen into build-bench (Release);
 #   3. starts a real loyaltyd on a fresh data folder (config with hashed
-#      credentials, worker_threads 64) and runs every loadgen scenario;
+#      credentials, default threads: one lane thread per core) and runs every
+#      loadgen scenario;
 #   4. measures loyaltyd's WAL bytes per recorded sale (ldb dump_wal on a
 #      copy of the live WAL) and runs db_bench fillrandom --sync=1 with that
 #      value size at the same concurrency: the ceiling for durable ingest;
