@@ -6,8 +6,12 @@
 //   no record for (store, terminal, transaction)  -> apply, record the answer
 //   record with the same content fingerprint     -> return the first answer
 //   record with another fingerprint              -> ALREADY_EXISTS
-// A replayed answer is made durable before it is returned (it may come from a
-// buffered backlog write).
+// Durability: with Durability::kSynced an Apply* returns once its commit (or,
+// for a replayed answer, the first commit) is durable. With kBuffered it
+// returns at once and the caller must wait for Store::WhenDurable before
+// answering (the live and backlog paths do that, so no thread waits for an
+// fsync). Members are read through the member cache and, after each commit,
+// put back into it by the lane that changed them.
 //
 // Threading: an event's Apply* must run on the lane of its ordering key (see
 // OrderingKey*), so one member's events never interleave. Inputs are
