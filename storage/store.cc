@@ -176,7 +176,12 @@ void Store::RunWalSync() {
     // Every waiter in `batch` queued after its commits returned, so this
     // sync covers them. Commits made meanwhile wait for the next one.
     const rocksdb::Status s = manual_wal_flush_ ? db_->FlushWAL(/*sync=*/true) : db_->SyncWAL();
-    const absl::Status status = FromRocks(s, "sync WAL");
+    // A failed sync is final: after a failed fsync the kernel may drop the
+    // dirty pages and report a later fsync as good, so nothing committed
+    // after it may be acknowledged either (the operator restarts the server;
+    // RocksDB recovers to the last consistent point of its WAL).
+    if (!s.ok() && sync_failure_.ok()) sync_failure_ = FromRocks(s, "sync WAL");
+    const absl::Status status = sync_failure_;
     wal_syncs_.fetch_add(1, std::memory_order_relaxed);
     wal_sync_waiters_.fetch_add(batch.size(), std::memory_order_relaxed);
     for (auto& waiter : batch) waiter(status);

@@ -177,6 +177,7 @@ class Store {
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   std::vector<DurableCallback> sync_waiters_;
+  absl::Status sync_failure_;  // the first failed sync; WAL-sync thread only
   bool sync_stopping_ = false;
   std::thread sync_thread_;
   std::atomic<uint64_t> wal_syncs_{0};
