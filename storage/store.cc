@@ -47,8 +47,8 @@ void WriteSet::Put(Cf cf, std::string_view key, const google::protobuf::Message&
   ops_.push_back(Op{cf, std::string(key), std::move(bytes)});
 }
 
-void WriteSet::PutRaw(Cf cf, std::string_view key, std::string_view value) {
-  ops_.push_back(Op{cf, std::string(key), std::string(value)});
+void WriteSet::PutRaw(Cf cf, std::string_view key, std::string value) {
+  ops_.push_back(Op{cf, std::string(key), std::move(value)});
 }
 
 void WriteSet::Delete(Cf cf, std::string_view key) {

@@ -71,7 +71,7 @@ struct StoreOptions {
 class WriteSet {
  public:
   void Put(Cf cf, std::string_view key, const google::protobuf::Message& value);
-  void PutRaw(Cf cf, std::string_view key, std::string_view value);
+  void PutRaw(Cf cf, std::string_view key, std::string value);
   void Delete(Cf cf, std::string_view key);
   // Adds `delta` to the counter at `key` (CF counters only): concurrent
   // commits add up without reading, so counters need no lock.

@@ -50,6 +50,15 @@ engine::MemberState FromProto(const internal::MemberEngineState& p) {
 
 internal::MemberEngineState ToProto(const engine::MemberState& s) {
   internal::MemberEngineState p;
+  ToProto(s, &p);
+  return p;
+}
+
+void ToProto(const engine::MemberState& s, internal::MemberEngineState* out) {
+  out->Clear();
+  internal::MemberEngineState& p = *out;
+  p.mutable_batches()->Reserve(static_cast<int>(s.batches.size()));
+  p.mutable_credits()->Reserve(static_cast<int>(s.credits.size()));
   p.set_enrolled_at(s.enrolled_at);
   for (const auto& b : s.batches) {
     auto* o = p.add_batches();
@@ -94,7 +103,6 @@ internal::MemberEngineState ToProto(const engine::MemberState& s) {
   for (const auto& [id, n] : s.offer_uses) (*p.mutable_offer_uses())[id] = n;
   for (const auto& [id, n] : s.punches) (*p.mutable_punches())[id] = n;
   for (const auto& [id, t] : s.offer_first_used) (*p.mutable_offer_first_used())[id] = t;
-  return p;
 }
 
 engine::ProgramConfig FromProto(const v1::Program& p) {

@@ -12,6 +12,8 @@ namespace loyalty::codec {
 
 engine::MemberState FromProto(const internal::MemberEngineState& p);
 internal::MemberEngineState ToProto(const engine::MemberState& s);
+// The same into `out` (cleared first), e.g. a message on an arena.
+void ToProto(const engine::MemberState& s, internal::MemberEngineState* out);
 
 engine::ProgramConfig FromProto(const v1::Program& p);
 v1::Program ToProto(const engine::ProgramConfig& c);

@@ -32,9 +32,6 @@ absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
 
 void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member);
 
-// A stored record, decoded for the engine.
-Member DecodeMember(internal::MemberRecord record);
-
 // Members as the services read them: through the member cache, decoded.
 // Writers (on the member's lane) call Committed after each successful commit.
 // Thread-safety: all methods are safe to call concurrently.
