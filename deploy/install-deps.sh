@@ -9,7 +9,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libboost1.81-dev libabsl-dev libssl-dev
-  libjemalloc-dev   # the server's allocator (LOYALTY_MALLOC in CMakeLists.txt)
+  libgoogle-perftools-dev   # tcmalloc, the server's allocator (LOYALTY_MALLOC in CMakeLists.txt)
   # tests: GoogleTest, and Debian's Python gRPC for the end-to-end client
   libgtest-dev libgmock-dev python3 python3-grpcio python3-protobuf
 )
