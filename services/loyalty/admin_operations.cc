@@ -139,8 +139,7 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const
   member.set_last_event_seq(seq);
   engine::MemberState state = engine::EnrolledMember(member.enrolled_at().seconds());
   state.birthday_mmdd = request.birthday();
-  *member.mutable_engine() = codec::ToProto(state);
-  PutMember(writes, member);
+  PutMember(writes, member, state);
 
   internal::EventRecord event;
   event.set_seq(seq);

@@ -44,17 +44,6 @@ absl::StatusOr<std::string> ResolveMember(const storage::Store& store,
   return id;
 }
 
-absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
-                                                  std::string_view member_id) {
-  auto record = store.GetProto<internal::MemberRecord>(Cf::kMembers, storage::MemberKey(member_id));
-  if (!record.ok()) return record.status();
-  if (!record->has_value()) {
-    return absl::NotFoundError(loyalty::StrCat("member_id: no member '", member_id, "'"));
-  }
-  assert((*record)->member_id() == member_id);
-  return std::move(**record);
-}
-
 namespace {
 
 // A member record's repeated fields (points batches, credit days,
@@ -70,15 +59,26 @@ google::protobuf::ArenaOptions StackArena(char* block) {
   return options;
 }
 
+absl::Status NoMember(std::string_view member_id) {
+  return absl::NotFoundError(loyalty::StrCat("member_id: no member '", member_id, "'"));
+}
+
 }  // namespace
+
+absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
+                                                  std::string_view member_id) {
+  auto record = store.GetProto<internal::MemberRecord>(Cf::kMembers, storage::MemberKey(member_id));
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return NoMember(member_id);
+  assert((*record)->member_id() == member_id);
+  return std::move(**record);
+}
 
 absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
   MemberCache::Lookup found = cache_.Find(member_id);
   if (found.member != nullptr) return found.member;
   auto raw = store_.Get(Cf::kMembers, storage::MemberKey(member_id));
-  if (absl::IsNotFound(raw.status())) {
-    return absl::NotFoundError(loyalty::StrCat("member_id: no member '", member_id, "'"));
-  }
+  if (absl::IsNotFound(raw.status())) return NoMember(member_id);
   if (!raw.ok()) return raw.status();
   alignas(std::max_align_t) char block[kRecordArenaBlock];
   google::protobuf::Arena arena(StackArena(block));
@@ -96,9 +96,20 @@ absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
   return decoded;
 }
 
-void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member) {
-  assert(!member.member_id().empty());
-  writes.Put(Cf::kMembers, storage::MemberKey(member.member_id()), member);
+void PutMember(storage::WriteSet& writes, const internal::MemberRecord& record,
+               const engine::MemberState& state) {
+  assert(!record.member_id().empty());
+  assert(!record.has_engine());
+  // Encoded on a stack arena (this runs on every event, and malloc was the
+  // largest single cost of the backlog path at scale) and appended to the
+  // record's bytes: concatenated protobuf messages parse as their merge.
+  alignas(std::max_align_t) char block[kRecordArenaBlock];
+  google::protobuf::Arena arena(StackArena(block));
+  auto* state_only = google::protobuf::Arena::CreateMessage<internal::MemberRecord>(&arena);
+  codec::ToProto(state, state_only->mutable_engine());
+  std::string value = record.SerializeAsString();
+  state_only->AppendToString(&value);
+  writes.PutRaw(Cf::kMembers, storage::MemberKey(record.member_id()), std::move(value));
 }
 
 v1::LedgerEntryKind ToLedgerKind(engine::EntryKind kind) {
@@ -137,16 +148,7 @@ void CommitMemberChanges(Member& member, storage::WriteSet& writes, uint64_t seq
   // The record's total and the engine's batches must agree before we write.
   assert(record.ledger_total_points() == engine::LedgerTotal(member.state));
   // The stored form carries the state; the in-memory Member keeps it decoded.
-  // Encoded on a stack arena (this runs on every event, and malloc was the
-  // largest single cost of the backlog path at scale) and appended to the
-  // record's bytes: concatenated protobuf messages parse as their merge.
-  alignas(std::max_align_t) char block[kRecordArenaBlock];
-  google::protobuf::Arena arena(StackArena(block));
-  auto* state_only = google::protobuf::Arena::CreateMessage<internal::MemberRecord>(&arena);
-  codec::ToProto(member.state, state_only->mutable_engine());
-  std::string value = record.SerializeAsString();
-  state_only->AppendToString(&value);
-  writes.PutRaw(Cf::kMembers, storage::MemberKey(record.member_id()), std::move(value));
+  PutMember(writes, record, member.state);
 }
 
 v1::Balance BalanceOf(const Member& member, engine::Seconds now) {

@@ -30,7 +30,10 @@ absl::StatusOr<std::string> ResolveMember(const storage::Store& store,
 absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
                                                   std::string_view member_id);
 
-void PutMember(storage::WriteSet& writes, const internal::MemberRecord& member);
+// Puts the member's record (which carries no engine state itself) with
+// `state`, as one stored record.
+void PutMember(storage::WriteSet& writes, const internal::MemberRecord& record,
+               const engine::MemberState& state);
 
 // Members as the services read them: through the member cache, decoded.
 // Writers (on the member's lane) call Committed after each successful commit.

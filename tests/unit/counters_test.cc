@@ -20,10 +20,10 @@ TEST(CountersTest, FiguresPersistWhenFlushed) {
     counters->AddFigure("offer-shown/a", 1);
     EXPECT_EQ(counters->Get("offer-shown/a"), 3);
     ASSERT_TRUE(counters->FlushFigures(**store).ok());
-    counters->AddFigure("offer-shown/a", 5);  // never flushed: lost on reopen
+    counters->AddFigure("offer-shown/a", 5);  // a second flush adds only what came since
     EXPECT_EQ(counters->Get("offer-shown/a"), 8);
     ASSERT_TRUE(counters->FlushFigures(**store).ok());
-    counters->AddFigure("offer-shown/b", 1);
+    counters->AddFigure("offer-shown/b", 1);  // never flushed: lost on reopen
   }
   auto store = storage::Store::Open({.path = dir.Sub("db")});
   ASSERT_TRUE(store.ok());
