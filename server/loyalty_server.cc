@@ -71,8 +71,8 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
   const auto interval = std::chrono::seconds(config.expiry_interval_s() == 0 ? 3600 : config.expiry_interval_s());
   LoyaltyServer* self = s.get();
   s->expiry_thread_ = std::thread([self, interval] {
-    std::unique_lock<std::mutex> lock(self->expiry_mu_);
-    while (!self->expiry_cv_.wait_for(lock, interval, [self] { return self->stopping_; })) {
+    std::unique_lock<std::mutex> lock(self->timers_mu_);
+    while (!self->timers_cv_.wait_for(lock, interval, [self] { return self->stopping_; })) {
       auth::Principal scheduler{auth::Role::kAdmin, "expiry-scheduler", "", ""};
       self->admin_ops_->RunExpiry(scheduler, [](absl::StatusOr<v1::RunExpiryResponse> r) {
         if (!r.ok()) {
@@ -86,8 +86,8 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
   });
   s->figures_thread_ = std::thread([self] {
     pthread_setname_np(pthread_self(), "figures-flush");
-    std::unique_lock<std::mutex> lock(self->expiry_mu_);
-    while (!self->expiry_cv_.wait_for(lock, kFiguresFlushInterval, [self] { return self->stopping_; })) {
+    std::unique_lock<std::mutex> lock(self->timers_mu_);
+    while (!self->timers_cv_.wait_for(lock, kFiguresFlushInterval, [self] { return self->stopping_; })) {
       if (absl::Status s = self->counters_->FlushFigures(*self->store_); !s.ok()) {
         LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
       }
@@ -113,10 +113,10 @@ absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
   }
   {
-    std::lock_guard<std::mutex> lock(expiry_mu_);
+    std::lock_guard<std::mutex> lock(timers_mu_);
     stopping_ = true;
   }
-  expiry_cv_.notify_all();
+  timers_cv_.notify_all();
   if (expiry_thread_.joinable()) expiry_thread_.join();
   if (figures_thread_.joinable()) figures_thread_.join();
   if (lanes_) lanes_->Stop();  // Work already handed to the lanes finishes.

@@ -68,8 +68,9 @@ class LoyaltyServer {
   // Persists figures that may lag (offers shown) every second.
   static constexpr std::chrono::seconds kFiguresFlushInterval{1};
   std::thread figures_thread_;
-  std::mutex expiry_mu_;
-  std::condition_variable expiry_cv_;
+  // Wakes both timer threads (expiry, figures) when stopping_ is set.
+  std::mutex timers_mu_;
+  std::condition_variable timers_cv_;
   bool stopping_ = false;
   int grpc_port_ = 0;
   bool shut_down_ = false;
