@@ -14,36 +14,6 @@ namespace loyalty {
 
 using storage::Cf;
 
-absl::StatusOr<std::string> ResolveMember(const storage::Store& store,
-                                          const v1::MemberIdentifier& member,
-                                          std::string_view field) {
-  std::string key;
-  std::string what;
-  switch (member.kind_case()) {
-    case v1::MemberIdentifier::kMemberId: {
-      auto record = store.Get(Cf::kMembers, storage::MemberKey(member.member_id()));
-      if (absl::IsNotFound(record.status())) {
-        return absl::NotFoundError(loyalty::StrCat(field, ".member_id: no member '", member.member_id(), "'"));
-      }
-      if (!record.ok()) return record.status();
-      return member.member_id();
-    }
-    case v1::MemberIdentifier::kCardNumber:
-      key = storage::IdentifierKey(storage::IdentifierKind::kCard, member.card_number());
-      what = loyalty::StrCat(field, ".card_number: no member has this card");
-      break;
-    case v1::MemberIdentifier::kPhone:
-      key = storage::IdentifierKey(storage::IdentifierKind::kPhone, member.phone());
-      what = loyalty::StrCat(field, ".phone: no member has this phone number");
-      break;
-    case v1::MemberIdentifier::KIND_NOT_SET:
-      return absl::InvalidArgumentError(loyalty::StrCat(field, ": no identifier given"));
-  }
-  auto id = store.Get(Cf::kIdentifiers, key);
-  if (absl::IsNotFound(id.status())) return absl::NotFoundError(what);
-  return id;
-}
-
 namespace {
 
 // A member record's repeated fields (points batches, credit days,
@@ -94,6 +64,40 @@ absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
   MemberPtr decoded = std::move(member);
   cache_.Insert(decoded, found.ticket);
   return decoded;
+}
+
+absl::StatusOr<MemberPtr> Members::Resolve(const v1::MemberIdentifier& member,
+                                           std::string_view field) const {
+  std::string key;
+  std::string what;
+  switch (member.kind_case()) {
+    case v1::MemberIdentifier::kMemberId: {
+      auto found = Read(member.member_id());
+      if (absl::IsNotFound(found.status())) {
+        return absl::NotFoundError(loyalty::StrCat(field, ".member_id: no member '", member.member_id(), "'"));
+      }
+      return found;
+    }
+    case v1::MemberIdentifier::kCardNumber:
+      key = storage::IdentifierKey(storage::IdentifierKind::kCard, member.card_number());
+      what = loyalty::StrCat(field, ".card_number: no member has this card");
+      break;
+    case v1::MemberIdentifier::kPhone:
+      key = storage::IdentifierKey(storage::IdentifierKind::kPhone, member.phone());
+      what = loyalty::StrCat(field, ".phone: no member has this phone number");
+      break;
+    case v1::MemberIdentifier::KIND_NOT_SET:
+      return absl::InvalidArgumentError(loyalty::StrCat(field, ": no identifier given"));
+  }
+  auto id = store_.Get(Cf::kIdentifiers, key);
+  if (absl::IsNotFound(id.status())) return absl::NotFoundError(what);
+  if (!id.ok()) return id.status();
+  auto found = Read(*id);
+  // An identifier pointing at no member is a broken invariant of storage.
+  if (absl::IsNotFound(found.status())) {
+    return absl::DataLossError(loyalty::StrCat(field, ": identifier names member '", *id, "', which has no record"));
+  }
+  return found;
 }
 
 void PutMember(storage::WriteSet& writes, const internal::MemberRecord& record,

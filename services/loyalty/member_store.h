@@ -20,11 +20,6 @@
 
 namespace loyalty {
 
-// The member a terminal's identifier names. NOT_FOUND naming `field`.
-absl::StatusOr<std::string> ResolveMember(const storage::Store& store,
-                                          const v1::MemberIdentifier& member,
-                                          std::string_view field);
-
 // The member's record as stored (no cache: for verification and tests).
 // NOT_FOUND if not enrolled.
 absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
@@ -45,6 +40,10 @@ class Members {
 
   // The member as last committed. NOT_FOUND naming member_id if not enrolled.
   absl::StatusOr<MemberPtr> Read(std::string_view member_id) const;
+  // The member a terminal's identifier (id, card or phone) names, as last
+  // committed. NOT_FOUND naming `field` and the identifier's kind. By id it
+  // is a cache lookup: a sale's lane reads the same member next.
+  absl::StatusOr<MemberPtr> Resolve(const v1::MemberIdentifier& member, std::string_view field) const;
   // `member` was just committed by its lane.
   void Committed(Member member) { cache_.Put(std::make_shared<const Member>(std::move(member))); }
 

@@ -53,7 +53,8 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Princ
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, sale.ref().store_id()));
   std::string member_id;
   if (sale.has_member()) {
-    LOYALTY_ASSIGN_OR_RETURN(member_id, ResolveMember(store_, sale.member(), "sale.member"));
+    LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Resolve(sale.member(), "sale.member"));
+    member_id = member->record.member_id();
   }
   Routed r;
   r.ordering_key = Ingest::OrderingKeyOfSale(sale.ref(), member_id);
@@ -236,8 +237,8 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
   if (request.redemption_codes_size() > kMaxCodesPerSale) {
     return FieldError("redemption_codes", loyalty::StrCat("at most ", kMaxCodesPerSale, " codes"));
   }
-  LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
-  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(member_id));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Resolve(request.member(), "member"));
+  const std::string& member_id = member->record.member_id();
   const ProgramPtr program = programs_.Current();
   if (request.currency() != program->currency) {
     return FieldError("currency", loyalty::StrCat("the program runs in ", program->currency));
@@ -323,8 +324,7 @@ absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(
     const auth::Principal& who, const v1::LookupMemberRequest& request) {
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminal(who));
   LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
-  LOYALTY_ASSIGN_OR_RETURN(std::string member_id, ResolveMember(store_, request.member(), "member"));
-  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(member_id));
+  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Resolve(request.member(), "member"));
   v1::MemberSummary out;
   out.set_member_id(member->record.member_id());
   out.set_display_name(member->record.display_name());

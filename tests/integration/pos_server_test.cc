@@ -76,7 +76,8 @@ TEST_F(PosServerTest, InvalidSaleIsRefusedWithTheField) {
   EXPECT_EQ(out.points_earned(), 4);
 }
 
-// An unknown card is NOT_FOUND, naming the field.
+// An unknown card or member id is NOT_FOUND, naming the field, and records
+// nothing: the transaction id stays free.
 TEST_F(PosServerTest, UnknownMemberIsNotFound) {
   v1::Sale sale = MakeSale("tx-1", "", {{1, 450}});
   sale.mutable_member()->set_card_number("9999999999");
@@ -84,6 +85,14 @@ TEST_F(PosServerTest, UnknownMemberIsNotFound) {
   grpc::Status s = Sale(sale, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), "sale.member.card_number: no member has this card");
+
+  sale.mutable_member()->set_member_id("m-nobody");
+  s = Sale(sale, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "sale.member.member_id: no member 'm-nobody'");
+
+  ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{1, 450}}), &out).ok());
+  EXPECT_EQ(out.member_id(), "m-1");
 }
 
 // Return part of a sale, then an over-return is refused; a void takes the rest.
