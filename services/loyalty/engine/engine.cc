@@ -40,13 +40,11 @@ const Promotion* BestPromotion(const ProgramConfig& p, const std::string& store,
 
 int64_t CapUsed(const MemberState& s, int64_t month) { return s.cap_month == month ? s.cap_points : 0; }
 
-// Keeps batches in spending order: first expiring first (never-expiring last).
-void SortBatches(std::vector<Batch>& batches) {
-  std::sort(batches.begin(), batches.end(), [](const Batch& a, const Batch& b) {
-    const Seconds ea = a.expires_at == 0 ? INT64_MAX : a.expires_at;
-    const Seconds eb = b.expires_at == 0 ? INT64_MAX : b.expires_at;
-    return ea != eb ? ea < eb : a.id < b.id;
-  });
+// Spending order: first expiring first (never-expiring last), then oldest.
+bool SpentBefore(const Batch& a, const Batch& b) {
+  const Seconds ea = a.expires_at == 0 ? INT64_MAX : a.expires_at;
+  const Seconds eb = b.expires_at == 0 ? INT64_MAX : b.expires_at;
+  return ea != eb ? ea < eb : a.id < b.id;
 }
 
 // Drops batches with nothing left that no return can still reach.
@@ -68,8 +66,10 @@ void AddBatch(const ProgramConfig& p, MemberState& s, uint64_t id, Seconds earne
   const int64_t repay = std::min(s.debt, points);
   s.debt -= repay;
   b.remaining = points - repay;
-  s.batches.push_back(b);
-  SortBatches(s.batches);
+  // Inserted in place rather than sorted after: a regular's history holds
+  // hundreds of batches, and a new one almost always goes last.
+  assert(std::is_sorted(s.batches.begin(), s.batches.end(), SpentBefore));
+  s.batches.insert(std::upper_bound(s.batches.begin(), s.batches.end(), b, SpentBefore), b);
 }
 
 // Takes `points` from batches matching `eligible`, in spending order; returns what was taken.
