@@ -141,8 +141,12 @@ loadgen_run evaluate-open --scenario evaluate --mode open --rate 5000 --skip-enr
 loadgen_run evaluate-closed --scenario evaluate --mode closed --concurrency 16 --skip-enroll
 loadgen_run member-read-open --scenario member-read --mode open --rate 10000 --skip-enroll
 loadgen_run member-read-closed --scenario member-read --mode closed --concurrency 32 --skip-enroll
-# Baseline: an empty gRPC call (health check; no auth, no storage).
+# Baselines: an empty gRPC call (health check; no auth, no storage): the
+# transport's capacity, and its latency at the two open-loop rates above (the
+# floor under the evaluation and member-read p99s).
 loadgen_run health-closed --scenario health --mode closed --concurrency 32 --skip-enroll
+loadgen_run health-open-5000 --scenario health --mode open --rate 5000 --skip-enroll
+loadgen_run health-open-10000 --scenario health --mode open --rate 10000 --skip-enroll
 loadgen_run checkout --scenario checkout --mode closed --concurrency "$CONCURRENCY" --skip-enroll
 bench_stop_loyaltyd
 du -sh "$WORK/loyaltyd-data" >"$OUT/loyaltyd-data-size.txt" 2>&1 || true
@@ -275,6 +279,10 @@ MR_OPEN_ERR=$(field member-read-open member-read errors)
 HEALTH=$(field health-closed HealthCheck ops_per_s)
 HEALTH_LG=$(field health-closed HealthCheck loadgen_cores)
 HEALTH_SRV=$(field health-closed HealthCheck server_cores)
+HEALTH_5K_P50=$(field health-open-5000 HealthCheck p50_us)
+HEALTH_5K_P99=$(field health-open-5000 HealthCheck p99_us)
+HEALTH_10K_P50=$(field health-open-10000 HealthCheck p50_us)
+HEALTH_10K_P99=$(field health-open-10000 HealthCheck p99_us)
 CHECKOUT=$(field checkout checkout ops_per_s)
 CHECKOUT_P99=$(field checkout checkout p99_us)
 R_DB=$(ratio "$INGEST" "$DB_BENCH_OPS")
@@ -297,7 +305,9 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
     "member read open 10000/s: achieved/s, p99" "${MR_OPEN_OPS:-?}/s, p99 $(ms "$MR_OPEN_P99") ms, errors ${MR_OPEN_ERR:-?}" \
     "member read closed c=32 (GetMember 75% + ListOffers 25%)" "$MR_CLOSED/s" \
     "checkout (EvaluateBasket + RecordSale) closed c=$CONCURRENCY" "${CHECKOUT:-?}/s, p99 $(ms "$CHECKOUT_P99") ms" \
-    "baseline: empty gRPC call (health check) closed c=32" "${HEALTH:-?}/s (loyaltyd ${HEALTH_SRV:-?} cores, loadgen ${HEALTH_LG:-?} cores)"
+    "baseline: empty gRPC call (health check) closed c=32" "${HEALTH:-?}/s (loyaltyd ${HEALTH_SRV:-?} cores, loadgen ${HEALTH_LG:-?} cores)" \
+    "baseline: empty gRPC call open 5000/s: p50, p99" "$(ms "$HEALTH_5K_P50") ms, $(ms "$HEALTH_5K_P99") ms" \
+    "baseline: empty gRPC call open 10000/s: p50, p99" "$(ms "$HEALTH_10K_P50") ms, $(ms "$HEALTH_10K_P99") ms"
   echo
   echo "targets (2 cores, generator on the same machine):"
   printf '  %-48s %-8s %s\n' \
