@@ -274,9 +274,7 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   auto it = store_.NewIterator(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("unparseable member record");
-    }
+    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
     engine::MemberState state = codec::FromProto(m.engine());
     engine::Refresh(*program, state, now);  // as the member would see it now
     const engine::Balance b = engine::BalanceAt(state, now);
@@ -335,9 +333,7 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("unparseable member record");
-    }
+    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
     LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id(), snapshot.get()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
@@ -350,7 +346,8 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
     if (replayed) {
       auto r = replayed->members.find(m.member_id());
       const bool same = r != replayed->members.end() &&
-                        DeterministicBytes(codec::ToProto(r->second)) == DeterministicBytes(m.engine());
+                        DeterministicBytes(codec::ToProto(r->second)) ==
+                            DeterministicBytes(codec::ToProto(codec::FromProto(m.engine())));
       if (!same) {
         out.set_replay_mismatches(out.replay_mismatches() + 1);
         if (out.replay_mismatched_member_ids_size() < 100) out.add_replay_mismatched_member_ids(m.member_id());
@@ -383,9 +380,7 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("unparseable member record");
-    }
+    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
     engine::MemberState before = codec::FromProto(m.engine());
     engine::Refresh(*current, before, now);
     auto r = replayed.members.find(m.member_id());

@@ -1,6 +1,8 @@
 #include "services/loyalty/codec.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 namespace loyalty::codec {
 namespace {
@@ -18,16 +20,84 @@ void PutStrings(const std::vector<std::string>& v, google::protobuf::RepeatedPtr
   for (const auto& s : v) *r->Add() = s;
 }
 
+// The packed columns of MemberEngineState (records.proto): values per batch
+// and per credit day.
+constexpr int kBatchColumns = 6;
+constexpr int kCreditColumns = 3;
+
+// a - b and base + delta in uint64 arithmetic: wraps instead of overflowing,
+// so Add(b, Sub(a, b)) == a for every pair of values.
+int64_t Sub(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+int64_t Add(int64_t base, int64_t delta) {
+  return static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(delta));
+}
+
+void DecodeBatches(const google::protobuf::RepeatedField<int64_t>& c, std::vector<engine::Batch>& out) {
+  out.reserve(out.size() + c.size() / kBatchColumns);
+  int64_t id = 0;
+  int64_t earned_at = 0;
+  for (int i = 0; i + kBatchColumns <= c.size(); i += kBatchColumns) {
+    id = Add(id, c[i]);
+    earned_at = Add(earned_at, c[i + 1]);
+    out.push_back({static_cast<uint64_t>(id), earned_at, Add(earned_at, c[i + 2]), Add(earned_at, c[i + 3]),
+                   c[i + 4], c[i + 5]});
+  }
+}
+
+void EncodeBatches(const std::vector<engine::Batch>& batches, google::protobuf::RepeatedField<int64_t>* out) {
+  out->Reserve(static_cast<int>(batches.size()) * kBatchColumns);
+  int64_t id = 0;
+  int64_t earned_at = 0;
+  for (const auto& b : batches) {
+    out->AddAlreadyReserved(Sub(static_cast<int64_t>(b.id), id));
+    out->AddAlreadyReserved(Sub(b.earned_at, earned_at));
+    out->AddAlreadyReserved(Sub(b.available_at, b.earned_at));
+    out->AddAlreadyReserved(Sub(b.expires_at, b.earned_at));
+    out->AddAlreadyReserved(b.points);
+    out->AddAlreadyReserved(b.remaining);
+    id = static_cast<int64_t>(b.id);
+    earned_at = b.earned_at;
+  }
+}
+
+void DecodeCredits(const google::protobuf::RepeatedField<int64_t>& c, std::vector<engine::CreditDay>& out) {
+  out.reserve(out.size() + c.size() / kCreditColumns);
+  int64_t day = 0;
+  for (int i = 0; i + kCreditColumns <= c.size(); i += kCreditColumns) {
+    day = Add(day, c[i]);
+    out.push_back({day, c[i + 1], static_cast<int32_t>(c[i + 2])});
+  }
+}
+
+void EncodeCredits(const std::vector<engine::CreditDay>& credits, google::protobuf::RepeatedField<int64_t>* out) {
+  out->Reserve(static_cast<int>(credits.size()) * kCreditColumns);
+  int64_t day = 0;
+  for (const auto& c : credits) {
+    out->AddAlreadyReserved(Sub(c.day, day));
+    out->AddAlreadyReserved(c.spend_minor);
+    out->AddAlreadyReserved(c.visits);
+    day = c.day;
+  }
+}
+
 }  // namespace
+
+bool WellFormed(const internal::MemberEngineState& p) {
+  return p.batch_columns_size() % kBatchColumns == 0 && p.credit_columns_size() % kCreditColumns == 0;
+}
 
 engine::MemberState FromProto(const internal::MemberEngineState& p) {
   engine::MemberState s;
   s.enrolled_at = p.enrolled_at();
-  for (const auto& b : p.batches()) {
+  for (const auto& b : p.batches()) {  // a record written before the packed columns
     s.batches.push_back({b.id(), b.earned_at(), b.available_at(), b.expires_at(), b.points(), b.remaining()});
   }
+  DecodeBatches(p.batch_columns(), s.batches);
   s.debt = p.debt();
   for (const auto& c : p.credits()) s.credits.push_back({c.day(), c.spend_minor(), c.visits()});
+  DecodeCredits(p.credit_columns(), s.credits);
   s.tier = p.tier();
   s.tier_since = p.tier_since();
   s.grace_until = p.grace_until();
@@ -57,25 +127,10 @@ internal::MemberEngineState ToProto(const engine::MemberState& s) {
 void ToProto(const engine::MemberState& s, internal::MemberEngineState* out) {
   out->Clear();
   internal::MemberEngineState& p = *out;
-  p.mutable_batches()->Reserve(static_cast<int>(s.batches.size()));
-  p.mutable_credits()->Reserve(static_cast<int>(s.credits.size()));
   p.set_enrolled_at(s.enrolled_at);
-  for (const auto& b : s.batches) {
-    auto* o = p.add_batches();
-    o->set_id(b.id);
-    o->set_earned_at(b.earned_at);
-    o->set_available_at(b.available_at);
-    o->set_expires_at(b.expires_at);
-    o->set_points(b.points);
-    o->set_remaining(b.remaining);
-  }
+  EncodeBatches(s.batches, p.mutable_batch_columns());
   p.set_debt(s.debt);
-  for (const auto& c : s.credits) {
-    auto* o = p.add_credits();
-    o->set_day(c.day);
-    o->set_spend_minor(c.spend_minor);
-    o->set_visits(c.visits);
-  }
+  EncodeCredits(s.credits, p.mutable_credit_columns());
   p.set_tier(s.tier);
   p.set_tier_since(s.tier_since);
   p.set_grace_until(s.grace_until);

@@ -35,13 +35,27 @@ absl::Status NoMember(std::string_view member_id) {
 
 }  // namespace
 
+absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& out) {
+  if (!out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("unparseable member record");
+  }
+  if (!codec::WellFormed(out.engine())) {
+    return absl::DataLossError(loyalty::StrCat("record of member '", out.member_id(), "': points state cut short"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
                                                   std::string_view member_id) {
-  auto record = store.GetProto<internal::MemberRecord>(Cf::kMembers, storage::MemberKey(member_id));
-  if (!record.ok()) return record.status();
-  if (!record->has_value()) return NoMember(member_id);
-  assert((*record)->member_id() == member_id);
-  return std::move(**record);
+  auto raw = store.Get(Cf::kMembers, storage::MemberKey(member_id));
+  if (absl::IsNotFound(raw.status())) return NoMember(member_id);
+  if (!raw.ok()) return raw.status();
+  internal::MemberRecord record;
+  if (absl::Status s = ParseMemberRecord(*raw, record); !s.ok()) {
+    return absl::DataLossError(loyalty::StrCat("member '", member_id, "': ", s.message()));
+  }
+  assert(record.member_id() == member_id);
+  return record;
 }
 
 absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
@@ -53,8 +67,8 @@ absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
   alignas(std::max_align_t) char block[kRecordArenaBlock];
   google::protobuf::Arena arena(StackArena(block));
   auto* parsed = google::protobuf::Arena::CreateMessage<internal::MemberRecord>(&arena);
-  if (!parsed->ParseFromString(*raw)) {
-    return absl::DataLossError(loyalty::StrCat("unparseable record of member '", member_id, "'"));
+  if (absl::Status s = ParseMemberRecord(*raw, *parsed); !s.ok()) {
+    return absl::DataLossError(loyalty::StrCat("member '", member_id, "': ", s.message()));
   }
   assert(parsed->member_id() == member_id);
   auto member = std::make_shared<Member>();

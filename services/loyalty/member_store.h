@@ -20,6 +20,11 @@
 
 namespace loyalty {
 
+// Parses a stored member record (`bytes`) into `out`: DATA_LOSS if the
+// bytes are not a record or its packed state is cut short. Every reader of
+// the members column family goes through this.
+absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& out);
+
 // The member's record as stored (no cache: for verification and tests).
 // NOT_FOUND if not enrolled.
 absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,

@@ -2,13 +2,18 @@
 // CommitMemberChanges writes the record and the engine state as one message
 // (the state encoded on an arena and appended), and Members::Read decodes it
 // back to the same state, also when the state outgrows the arena's first
-// (stack) block.
+// (stack) block; the packed batch and credit-day columns round-trip every
+// value, records from before them still read, and damaged ones are
+// DATA_LOSS.
 #include "services/loyalty/member_store.h"
 
 #include <gtest/gtest.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
+#include <tuple>
 
 #include "services/loyalty/codec.h"
 #include "storage/keys.h"
@@ -84,6 +89,75 @@ TEST(MemberStoreTest, RecordAndStateRoundTrip) { CommitAndCheck(3); }
 // Thousands of batches: the state no longer fits the arena's first block.
 TEST(MemberStoreTest, LongHistoryRoundTrip) { CommitAndCheck(5000); }
 
+// The packed columns round-trip every value exactly: batches in spending
+// order (ids and earn times going backwards), a never-expiring batch
+// (expires_at 0), and the extremes of the types.
+TEST(MemberStoreTest, PackedColumnsRoundTripEveryValue) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  engine::MemberState s;
+  s.batches = {
+      {900, 1'700'000'000, 1'700'086'400, 1'731'536'000, 50, 20},
+      {17, 1'600'000'000, 1'600'000'000, 1'731'536'001, 7, 7},  // older, expires later
+      {std::numeric_limits<uint64_t>::max(), kMax, kMin, 0, kMax, kMin},
+      {0, kMin, kMax, kMin, 0, 0},
+  };
+  s.credits = {{-5, kMax, 3}, {19'700, -1, std::numeric_limits<int32_t>::max()}, {kMax, kMin, -7}};
+  const engine::MemberState back = codec::FromProto(codec::ToProto(s));
+  ASSERT_EQ(back.batches.size(), s.batches.size());
+  for (size_t i = 0; i < s.batches.size(); ++i) {
+    const engine::Batch& a = s.batches[i];
+    const engine::Batch& b = back.batches[i];
+    EXPECT_EQ(std::tie(a.id, a.earned_at, a.available_at, a.expires_at, a.points, a.remaining),
+              std::tie(b.id, b.earned_at, b.available_at, b.expires_at, b.points, b.remaining))
+        << "batch " << i;
+  }
+  ASSERT_EQ(back.credits.size(), s.credits.size());
+  for (size_t i = 0; i < s.credits.size(); ++i) {
+    EXPECT_EQ(std::tie(s.credits[i].day, s.credits[i].spend_minor, s.credits[i].visits),
+              std::tie(back.credits[i].day, back.credits[i].spend_minor, back.credits[i].visits))
+        << "credit day " << i;
+  }
+}
+
+// A record written before the packed columns (one submessage per batch and
+// per day) still reads as the same state.
+TEST(MemberStoreTest, RecordWithoutPackedColumnsStillReads) {
+  const Member member = MakeMember(40);
+  internal::MemberEngineState legacy = codec::ToProto(member.state);
+  legacy.clear_batch_columns();
+  legacy.clear_credit_columns();
+  for (const auto& b : member.state.batches) {
+    auto* o = legacy.add_batches();
+    o->set_id(b.id);
+    o->set_earned_at(b.earned_at);
+    o->set_available_at(b.available_at);
+    o->set_expires_at(b.expires_at);
+    o->set_points(b.points);
+    o->set_remaining(b.remaining);
+  }
+  for (const auto& c : member.state.credits) {
+    auto* o = legacy.add_credits();
+    o->set_day(c.day);
+    o->set_spend_minor(c.spend_minor);
+    o->set_visits(c.visits);
+  }
+  EXPECT_TRUE(MessageDifferencer::Equals(codec::ToProto(codec::FromProto(legacy)), codec::ToProto(member.state)));
+}
+
+// What the packing buys: a regular's batches (one sale an hour, points
+// pending a day, expiring after a year) take at most 16 bytes each, where a
+// submessage per batch took about 30.
+TEST(MemberStoreTest, PackedBatchesAreCompact) {
+  const Member few = MakeMember(10);
+  const Member many = MakeMember(1010);
+  internal::MemberEngineState a = codec::ToProto(few.state);
+  internal::MemberEngineState b = codec::ToProto(many.state);
+  const double per_batch = static_cast<double>(b.ByteSizeLong() - a.ByteSizeLong()) / 1000;
+  EXPECT_LE(per_batch, 16.0);
+  EXPECT_GT(per_batch, 4.0);  // six values, each at least a byte
+}
+
 // Bytes that are not a record are DATA_LOSS naming the member, not a crash.
 TEST(MemberStoreTest, CorruptRecordIsDataLoss) {
   loyalty::testing::TempDir dir;
@@ -96,6 +170,25 @@ TEST(MemberStoreTest, CorruptRecordIsDataLoss) {
   const absl::Status s = members.Read("m-1").status();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_NE(s.message().find("m-1"), std::string::npos) << s;
+}
+
+// A record whose packed batches are cut short (five values of a six-value
+// batch) is DATA_LOSS too: the balance would silently lose the batch.
+TEST(MemberStoreTest, CutShortColumnsAreDataLoss) {
+  loyalty::testing::TempDir dir;
+  auto store = storage::Store::Open({.path = dir.Sub("db")});
+  ASSERT_TRUE(store.ok()) << store.status();
+  internal::MemberRecord record;
+  record.set_member_id("m-1");
+  for (int64_t v : {1, 1'700'000'000, 0, 0, 10}) record.mutable_engine()->add_batch_columns(v);
+  storage::WriteSet writes;
+  writes.PutRaw(storage::Cf::kMembers, storage::MemberKey("m-1"), record.SerializeAsString());
+  ASSERT_TRUE((*store)->Commit(writes, storage::Durability::kSynced).ok());
+  Members members(**store, 0);
+  const absl::Status s = members.Read("m-1").status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("m-1"), std::string::npos) << s;
+  EXPECT_TRUE(absl::IsDataLoss(ReadMember(**store, "m-1").status()));
 }
 
 }  // namespace
