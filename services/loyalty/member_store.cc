@@ -35,12 +35,15 @@ absl::Status NoMember(std::string_view member_id) {
 
 }  // namespace
 
-absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& out) {
+absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& out,
+                               std::string_view member_id) {
   if (!out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("unparseable member record");
+    return absl::DataLossError(member_id.empty() ? std::string("unparseable member record")
+                                                 : loyalty::StrCat("unparseable record of member '", member_id, "'"));
   }
   if (!codec::WellFormed(out.engine())) {
-    return absl::DataLossError(loyalty::StrCat("record of member '", out.member_id(), "': points state cut short"));
+    return absl::DataLossError(
+        loyalty::StrCat("record of member '", out.member_id(), "': the points state is cut short"));
   }
   return absl::OkStatus();
 }
@@ -51,9 +54,7 @@ absl::StatusOr<internal::MemberRecord> ReadMember(const storage::Store& store,
   if (absl::IsNotFound(raw.status())) return NoMember(member_id);
   if (!raw.ok()) return raw.status();
   internal::MemberRecord record;
-  if (absl::Status s = ParseMemberRecord(*raw, record); !s.ok()) {
-    return absl::DataLossError(loyalty::StrCat("member '", member_id, "': ", s.message()));
-  }
+  LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(*raw, record, member_id));
   assert(record.member_id() == member_id);
   return record;
 }
@@ -67,9 +68,7 @@ absl::StatusOr<MemberPtr> Members::Read(std::string_view member_id) const {
   alignas(std::max_align_t) char block[kRecordArenaBlock];
   google::protobuf::Arena arena(StackArena(block));
   auto* parsed = google::protobuf::Arena::CreateMessage<internal::MemberRecord>(&arena);
-  if (absl::Status s = ParseMemberRecord(*raw, *parsed); !s.ok()) {
-    return absl::DataLossError(loyalty::StrCat("member '", member_id, "': ", s.message()));
-  }
+  LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(*raw, *parsed, member_id));
   assert(parsed->member_id() == member_id);
   auto member = std::make_shared<Member>();
   member->state = codec::FromProto(parsed->engine());
