@@ -279,8 +279,12 @@ MR_OPEN_ERR=$(field member-read-open member-read errors)
 HEALTH=$(field health-closed HealthCheck ops_per_s)
 HEALTH_LG=$(field health-closed HealthCheck loadgen_cores)
 HEALTH_SRV=$(field health-closed HealthCheck server_cores)
+HEALTH_5K_OPS=$(field health-open-5000 HealthCheck ops_per_s)
+HEALTH_5K_ERR=$(field health-open-5000 HealthCheck errors)
 HEALTH_5K_P50=$(field health-open-5000 HealthCheck p50_us)
 HEALTH_5K_P99=$(field health-open-5000 HealthCheck p99_us)
+HEALTH_10K_OPS=$(field health-open-10000 HealthCheck ops_per_s)
+HEALTH_10K_ERR=$(field health-open-10000 HealthCheck errors)
 HEALTH_10K_P50=$(field health-open-10000 HealthCheck p50_us)
 HEALTH_10K_P99=$(field health-open-10000 HealthCheck p99_us)
 CHECKOUT=$(field checkout checkout ops_per_s)
@@ -306,8 +310,8 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
     "member read closed c=32 (GetMember 75% + ListOffers 25%)" "$MR_CLOSED/s" \
     "checkout (EvaluateBasket + RecordSale) closed c=$CONCURRENCY" "${CHECKOUT:-?}/s, p99 $(ms "$CHECKOUT_P99") ms" \
     "baseline: empty gRPC call (health check) closed c=32" "${HEALTH:-?}/s (loyaltyd ${HEALTH_SRV:-?} cores, loadgen ${HEALTH_LG:-?} cores)" \
-    "baseline: empty gRPC call open 5000/s: p50, p99" "$(ms "$HEALTH_5K_P50") ms, $(ms "$HEALTH_5K_P99") ms" \
-    "baseline: empty gRPC call open 10000/s: p50, p99" "$(ms "$HEALTH_10K_P50") ms, $(ms "$HEALTH_10K_P99") ms"
+    "baseline: empty gRPC call open 5000/s: achieved/s, p50, p99" "${HEALTH_5K_OPS:-?}/s, p50 $(ms "$HEALTH_5K_P50") ms, p99 $(ms "$HEALTH_5K_P99") ms, errors ${HEALTH_5K_ERR:-?}" \
+    "baseline: empty gRPC call open 10000/s: achieved/s, p50, p99" "${HEALTH_10K_OPS:-?}/s, p50 $(ms "$HEALTH_10K_P50") ms, p99 $(ms "$HEALTH_10K_P99") ms, errors ${HEALTH_10K_ERR:-?}"
   echo
   echo "targets (2 cores, generator on the same machine):"
   printf '  %-48s %-8s %s\n' \

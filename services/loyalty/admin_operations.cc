@@ -29,6 +29,10 @@ namespace {
 // under a store id no terminal can use ('#' is not a valid id character).
 constexpr std::string_view kAdminStore = "#admin";
 
+// The member id a members-family key names, for error messages of scans
+// (empty if the key itself is damaged).
+std::string MemberIdOfKey(std::string_view key) { return storage::DecodeMemberKey(key).value_or(""); }
+
 absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", r.member_id()));
   if (r.display_name().size() > 128) return pos::FieldError("display_name", "must be at most 128 bytes");
@@ -101,10 +105,10 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const
 
   v1::EnrollMemberResponse out;
   out.set_member_id(request.member_id());
-  auto existing = store_.GetProto<internal::MemberRecord>(Cf::kMembers, storage::MemberKey(request.member_id()));
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    const auto& m = **existing;
+  auto existing = ReadMember(store_, request.member_id());
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  if (existing.ok()) {
+    const internal::MemberRecord& m = *existing;
     if (m.display_name() == request.display_name() && m.card_number() == request.card_number() &&
         m.phone() == request.phone() && m.engine().birthday_mmdd() == request.birthday()) {
       out.set_created(false);
@@ -274,7 +278,8 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   auto it = store_.NewIterator(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
+    LOYALTY_RETURN_IF_ERROR(
+        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
     engine::MemberState state = codec::FromProto(m.engine());
     engine::Refresh(*program, state, now);  // as the member would see it now
     const engine::Balance b = engine::BalanceAt(state, now);
@@ -333,7 +338,8 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
+    LOYALTY_RETURN_IF_ERROR(
+        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
     LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id(), snapshot.get()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
@@ -380,7 +386,8 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m));
+    LOYALTY_RETURN_IF_ERROR(
+        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
     engine::MemberState before = codec::FromProto(m.engine());
     engine::Refresh(*current, before, now);
     auto r = replayed.members.find(m.member_id());

@@ -85,7 +85,12 @@ void EncodeCredits(const std::vector<engine::CreditDay>& credits, google::protob
 }  // namespace
 
 bool WellFormed(const internal::MemberEngineState& p) {
-  return p.batch_columns_size() % kBatchColumns == 0 && p.credit_columns_size() % kCreditColumns == 0;
+  // A record is in one format or the other; both at once was never written
+  // and would put the two lists out of order.
+  const bool legacy = p.batches_size() > 0 || p.credits_size() > 0;
+  const bool packed = p.batch_columns_size() > 0 || p.credit_columns_size() > 0;
+  return !(legacy && packed) && p.batch_columns_size() % kBatchColumns == 0 &&
+         p.credit_columns_size() % kCreditColumns == 0;
 }
 
 engine::MemberState FromProto(const internal::MemberEngineState& p) {

@@ -10,9 +10,10 @@
 
 namespace loyalty::codec {
 
-// False if the packed columns are cut short (a damaged record): FromProto
-// then decodes only the whole batches and days, so callers that read stored
-// records check this first and report DATA_LOSS.
+// False if the packed columns are cut short or the record mixes them with
+// the older per-batch form (a damaged record): FromProto would then decode a
+// different state, so callers that read stored records check this first and
+// report DATA_LOSS.
 bool WellFormed(const internal::MemberEngineState& p);
 engine::MemberState FromProto(const internal::MemberEngineState& p);
 internal::MemberEngineState ToProto(const engine::MemberState& s);

@@ -42,8 +42,8 @@ absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& o
                                                  : loyalty::StrCat("unparseable record of member '", member_id, "'"));
   }
   if (!codec::WellFormed(out.engine())) {
-    return absl::DataLossError(
-        loyalty::StrCat("record of member '", out.member_id(), "': the points state is cut short"));
+    return absl::DataLossError(loyalty::StrCat("record of member '", member_id.empty() ? out.member_id() : member_id,
+                                               "': the points state is damaged"));
   }
   return absl::OkStatus();
 }

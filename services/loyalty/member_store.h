@@ -22,7 +22,7 @@ namespace loyalty {
 
 // Parses a stored member record (`bytes`) into `out`: DATA_LOSS naming the
 // member (`member_id` if the caller knows it) if the bytes are not a record
-// or its packed state is cut short. Every reader of the members column
+// or its packed state is damaged. Every reader of the members column
 // family goes through this.
 absl::Status ParseMemberRecord(std::string_view bytes, internal::MemberRecord& out,
                                std::string_view member_id = {});

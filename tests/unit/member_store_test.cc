@@ -17,6 +17,7 @@
 
 #include "services/loyalty/codec.h"
 #include "storage/keys.h"
+#include "tests/support/legacy_records.h"
 #include "tests/support/temp_dir.h"
 
 namespace loyalty {
@@ -89,9 +90,10 @@ TEST(MemberStoreTest, RecordAndStateRoundTrip) { CommitAndCheck(3); }
 // Thousands of batches: the state no longer fits the arena's first block.
 TEST(MemberStoreTest, LongHistoryRoundTrip) { CommitAndCheck(5000); }
 
-// The packed columns round-trip every value exactly: batches in spending
-// order (ids and earn times going backwards), a never-expiring batch
-// (expires_at 0), and the extremes of the types.
+// The packed columns round-trip every value exactly: ids and earn times
+// going backwards (as they do in spending order), a never-expiring batch
+// (expires_at 0), and the extremes of the types. The codec keeps the order
+// it is given; this list is not in spending order.
 TEST(MemberStoreTest, PackedColumnsRoundTripEveryValue) {
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
@@ -121,28 +123,34 @@ TEST(MemberStoreTest, PackedColumnsRoundTripEveryValue) {
 }
 
 // A record written before the packed columns (one submessage per batch and
-// per day) still reads as the same state.
+// per day), stored and read back through Members, is the same member; one
+// that mixes both forms is DATA_LOSS.
 TEST(MemberStoreTest, RecordWithoutPackedColumnsStillReads) {
+  loyalty::testing::TempDir dir;
+  auto store = storage::Store::Open({.path = dir.Sub("db")});
+  ASSERT_TRUE(store.ok()) << store.status();
   const Member member = MakeMember(40);
-  internal::MemberEngineState legacy = codec::ToProto(member.state);
-  legacy.clear_batch_columns();
-  legacy.clear_credit_columns();
-  for (const auto& b : member.state.batches) {
-    auto* o = legacy.add_batches();
-    o->set_id(b.id);
-    o->set_earned_at(b.earned_at);
-    o->set_available_at(b.available_at);
-    o->set_expires_at(b.expires_at);
-    o->set_points(b.points);
-    o->set_remaining(b.remaining);
-  }
-  for (const auto& c : member.state.credits) {
-    auto* o = legacy.add_credits();
-    o->set_day(c.day);
-    o->set_spend_minor(c.spend_minor);
-    o->set_visits(c.visits);
-  }
-  EXPECT_TRUE(MessageDifferencer::Equals(codec::ToProto(codec::FromProto(legacy)), codec::ToProto(member.state)));
+  internal::MemberRecord old_record = member.record;
+  *old_record.mutable_engine() = loyalty::testing::LegacyEngineState(member.state);
+  ASSERT_GT(old_record.engine().batches_size(), 0);
+  ASSERT_EQ(old_record.engine().batch_columns_size(), 0);
+  storage::WriteSet writes;
+  writes.PutRaw(storage::Cf::kMembers, storage::MemberKey("m-1"), old_record.SerializeAsString());
+  ASSERT_TRUE((*store)->Commit(writes, storage::Durability::kSynced).ok());
+
+  Members members(**store, 0);
+  auto read = members.Read("m-1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ((*read)->record.display_name(), "Ada");
+  EXPECT_TRUE(MessageDifferencer::Equals(codec::ToProto((*read)->state), codec::ToProto(member.state)));
+
+  internal::MemberRecord mixed = old_record;
+  codec::ToProto(member.state, mixed.mutable_engine());
+  *mixed.mutable_engine()->add_batches() = old_record.engine().batches(0);
+  storage::WriteSet mixed_writes;
+  mixed_writes.PutRaw(storage::Cf::kMembers, storage::MemberKey("m-1"), mixed.SerializeAsString());
+  ASSERT_TRUE((*store)->Commit(mixed_writes, storage::Durability::kSynced).ok());
+  EXPECT_TRUE(absl::IsDataLoss(members.Read("m-1").status()));
 }
 
 // What the packing buys: a regular's batches (one sale an hour, points
