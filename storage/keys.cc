@@ -121,6 +121,28 @@ absl::StatusOr<std::string> DecodeMemberKey(std::string_view key) {
   return *id;
 }
 
+size_t InsertHintPrefixLength(Cf cf, std::string_view key) {
+  // The length of the str8 field starting at `at`, 0 if it runs past the key.
+  auto str8_end = [&](size_t at) -> size_t {
+    if (at >= key.size()) return 0;
+    const size_t end = at + 1 + static_cast<uint8_t>(key[at]);
+    return end <= key.size() ? end : 0;
+  };
+  switch (cf) {
+    case Cf::kMembers:
+      return key.size();  // the same key over and over: the whole key is the prefix
+    case Cf::kLedger:
+      return str8_end(0);  // the member; entry ids rise
+    case Cf::kTxn:
+    case Cf::kSales: {
+      const size_t store_end = str8_end(0);
+      return store_end == 0 ? 0 : str8_end(store_end);  // store and terminal
+    }
+    default:
+      return 0;
+  }
+}
+
 std::string LedgerPrefix(std::string_view member_id) { return MemberKey(member_id); }
 
 std::string LedgerKey(std::string_view member_id, uint64_t entry_id) {

@@ -11,6 +11,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 
@@ -82,6 +83,27 @@ class CounterAddOperator : public rocksdb::AssociativeMergeOperator {
   const char* Name() const override { return "loyalty.CounterAdd"; }
 };
 
+// The memtable's insert-hint prefix of a column family's keys (see
+// InsertHintPrefixLength in keys.h). Only RocksDB's memtable uses it; it
+// changes no stored byte and no read.
+class InsertHintPrefix : public rocksdb::SliceTransform {
+ public:
+  explicit InsertHintPrefix(Cf cf) : cf_(cf), name_(loyalty::StrCat("loyalty.InsertHintPrefix.", CfName(cf))) {}
+  const char* Name() const override { return name_.c_str(); }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const size_t n = InsertHintPrefixLength(cf_, std::string_view(key.data(), key.size()));
+    assert(n > 0 && "Transform called outside the domain");
+    return rocksdb::Slice(key.data(), n);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return InsertHintPrefixLength(cf_, std::string_view(key.data(), key.size())) > 0;
+  }
+
+ private:
+  const Cf cf_;
+  const std::string name_;
+};
+
 }  // namespace
 
 void WriteSet::AddToCounter(std::string_view key, int64_t delta) {
@@ -140,6 +162,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   }
   descriptors[static_cast<int>(Cf::kCounters)].options.merge_operator =
       std::make_shared<CounterAddOperator>();
+  // A sale rewrites its member's record, adds ledger entries after the
+  // member's last one and keys its transaction after the terminal's last one.
+  // Profiles of ingest put a third of the server's CPU in the memtable's
+  // skiplist search for these random keys; with a hint per member and per
+  // terminal the insert starts next to the previous key of the same prefix.
+  for (Cf cf : {Cf::kMembers, Cf::kLedger, Cf::kTxn, Cf::kSales}) {
+    descriptors[static_cast<int>(cf)].options.memtable_insert_with_hint_prefix_extractor =
+        std::make_shared<InsertHintPrefix>(cf);
+  }
 
   std::unique_ptr<Store> store(new Store());
   store->path_ = options.path;
