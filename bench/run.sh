@@ -151,6 +151,17 @@ loadgen_run checkout --scenario checkout --mode closed --concurrency "$CONCURREN
 bench_stop_loyaltyd
 du -sh "$WORK/loyaltyd-data" >"$OUT/loyaltyd-data-size.txt" 2>&1 || true
 
+# The machine's CPU while a reference runs (the references are other
+# processes: db_bench's threads, PostgreSQL's backends and pgbench), from
+# /proc/stat: "busy idle" jiffies now; cores busy since a reading; CPU per op.
+machine_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+busy_cores_since() {
+  read -r b0 i0 <<<"$1"
+  read -r b1 i1 < <(machine_jiffies)
+  awk -v db=$((b1 - b0)) -v di=$((i1 - i0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", (db + di > 0) ? n * db / (db + di) : 0 }'
+}
+cpu_us_per_op() { awk -v c="$1" -v o="${2:-0}" 'BEGIN { if (o > 0) printf "%.0f", c * 1e6 / o; else print "?" }'; }
+
 # ------------------------------------------------------------ 4. db_bench
 # WAL bytes per recorded sale or return: every event writes exactly one
 # idempotency record (column family 2 in the WAL dump); group commit merges
@@ -179,11 +190,14 @@ DB_BENCH_CMD=(db_bench --benchmarks=fillrandom --sync=1 --threads="$CONCURRENCY"
   --histogram=1 --statistics=0)
 log "${DB_BENCH_CMD[*]}"
 echo "\$ ${DB_BENCH_CMD[*]}" >"$OUT/db_bench.txt"
+CPU0=$(machine_jiffies)
 timeout $((DURATION * 3 + 120)) "${DB_BENCH_CMD[@]}" >>"$OUT/db_bench.txt" 2>&1 || log "db_bench failed (see $OUT/db_bench.txt)"
+DB_BENCH_BUSY=$(busy_cores_since "$CPU0")
 DB_BENCH_OPS=$(awk '/^fillrandom/ { for (i = 1; i <= NF; i++) if ($(i) == "ops/sec;" || $(i) == "ops/sec") print $(i-1) }' "$OUT/db_bench.txt" | head -n 1)
 DB_BENCH_P99=$(awk '/^Percentiles:/ { for (i = 1; i <= NF; i++) if ($(i) == "P99:") print $(i+1) }' "$OUT/db_bench.txt" | head -n 1)
 rm -rf "$WORK/db_bench"
-log "db_bench fillrandom sync: ${DB_BENCH_OPS:-?} ops/s, p99 ${DB_BENCH_P99:-?} us"
+DB_BENCH_CPU_US=$(cpu_us_per_op "$DB_BENCH_BUSY" "$DB_BENCH_OPS")
+log "db_bench fillrandom sync: ${DB_BENCH_OPS:-?} ops/s, p99 ${DB_BENCH_P99:-?} us; machine ${DB_BENCH_BUSY} cores busy, ${DB_BENCH_CPU_US} us per write"
 
 # ------------------------------------------------------------ 5. PostgreSQL
 PGPORT=$(bench_free_port)
@@ -240,13 +254,16 @@ PGBENCH_CMD=("$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -n -M prepar
   -T "$DURATION" -D members="$MEMBERS" -D body="$VALUE_SIZE" -f "$WORK/pg/sale.sql" postgres)
 log "${PGBENCH_CMD[*]}"
 echo "\$ ${PGBENCH_CMD[*]}" >"$OUT/pgbench.txt"
+CPU0=$(machine_jiffies)
 timeout $((DURATION * 3 + 120)) "${PGBENCH_CMD[@]}" >>"$OUT/pgbench.txt" 2>&1 || log "pgbench failed (see $OUT/pgbench.txt)"
+PG_BUSY=$(busy_cores_since "$CPU0")
 PG_TPS=$(awk '/^tps = / { print $3; exit }' "$OUT/pgbench.txt")
 PG_LAT=$(awk '/^latency average = / { print $4; exit }' "$OUT/pgbench.txt")
 PG_ROWS=$("${PSQL[@]}" -At -c "SELECT count(*) FROM sales" 2>/dev/null || echo "?")
 su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg/data -m fast -w stop" >/dev/null 2>&1 || true
 PG_STARTED=0
-log "pgbench: ${PG_TPS:-?} tps, latency average ${PG_LAT:-?} ms, $PG_ROWS sales rows"
+PG_CPU_US=$(cpu_us_per_op "$PG_BUSY" "$PG_TPS")
+log "pgbench: ${PG_TPS:-?} tps, latency average ${PG_LAT:-?} ms, $PG_ROWS sales rows; machine ${PG_BUSY} cores busy, ${PG_CPU_US} us per transaction"
 
 # ------------------------------------------------------------ 6. summary
 # field LABEL OP KEY: a value from the RESULT lines.
@@ -299,8 +316,8 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
   echo
   printf '%-58s %s\n' \
     "durable sale ingest, closed c=$CONCURRENCY (sales+returns/s)" "$INGEST  (RecordSale $SALE/s p99 $(ms "$SALE_P99") ms; loyaltyd ${SALE_SRV:-?} cores, loadgen ${SALE_LG:-?} cores)" \
-    "db_bench fillrandom --sync=1 --threads=$CONCURRENCY --value_size=$VALUE_SIZE" "${DB_BENCH_OPS:-?} ops/s (p99 ${DB_BENCH_P99:-?} us)" \
-    "PostgreSQL $(basename "$(dirname "$PGBIN")") pgbench -c $CONCURRENCY, synchronous_commit=on" "${PG_TPS:-?} tps (latency avg ${PG_LAT:-?} ms)" \
+    "db_bench fillrandom --sync=1 --threads=$CONCURRENCY --value_size=$VALUE_SIZE" "${DB_BENCH_OPS:-?} ops/s (p99 ${DB_BENCH_P99:-?} us; machine $DB_BENCH_BUSY cores, $DB_BENCH_CPU_US us per write)" \
+    "PostgreSQL $(basename "$(dirname "$PGBIN")") pgbench -c $CONCURRENCY, synchronous_commit=on" "${PG_TPS:-?} tps (latency avg ${PG_LAT:-?} ms; machine $PG_BUSY cores, $PG_CPU_US us per transaction)" \
     "ratio ingest / db_bench" "$R_DB" \
     "ratio ingest / PostgreSQL" "$R_PG" \
     "backlog (UploadBacklog, 4 streams of 1000..$BACKLOG_MAX) events/s" "$BACKLOG" \

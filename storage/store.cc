@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
+  if (options.env != nullptr) db_options.env = options.env;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.memtable_budget_bytes;

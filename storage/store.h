@@ -65,6 +65,9 @@ struct StoreOptions {
   // Commits stay in RocksDB's WAL buffer until the WAL-sync thread writes
   // and fsyncs them (they are visible at once either way).
   bool manual_wal_flush = true;
+  // The environment RocksDB does its file I/O through; null: the default.
+  // Tests pass one whose files fail on purpose.
+  rocksdb::Env* env = nullptr;
 };
 
 // A set of writes that commit together or not at all. Not thread-safe.

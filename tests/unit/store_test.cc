@@ -1,13 +1,18 @@
 // Unit tests of storage::Store's WAL-sync thread (storage/store.h): every
 // waiter is answered once, concurrent waiters share syncs, Close answers
-// what is still waiting, and buffered commits are visible at once.
+// what is still waiting, buffered commits are visible at once, and a failed
+// WAL sync is never followed by an acknowledgement.
 #include "storage/store.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 
 #include "tests/support/temp_dir.h"
 
@@ -77,6 +82,98 @@ TEST(StoreTest, CloseAnswersPendingWaiters) {
   auto reopened = Store::Open({.path = dir.Sub("db")});
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(*(*reopened)->Get(Cf::kMeta, "k99"), "v");
+}
+
+// A file system whose WAL files (*.log) fail to sync while `fail_syncs` is
+// set, as a disk does when fsync reports EIO.
+class FailingWalSyncFs : public rocksdb::FileSystemWrapper {
+ public:
+  FailingWalSyncFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FailingWalSyncFs"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                    rocksdb::IODebugContext* dbg) override {
+    rocksdb::IOStatus s = target()->NewWritableFile(name, options, file, dbg);
+    if (s.ok() && name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0) {
+      *file = std::make_unique<WalFile>(std::move(*file), this);
+    }
+    return s;
+  }
+
+  std::atomic<bool> fail_syncs{false};
+  std::atomic<int> failed_syncs{0};
+
+ private:
+  class WalFile : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    WalFile(std::unique_ptr<rocksdb::FSWritableFile> file, FailingWalSyncFs* fs)
+        : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      return Failed() ? rocksdb::IOStatus::IOError("injected fsync failure") : FSWritableFileOwnerWrapper::Sync(o, d);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      return Failed() ? rocksdb::IOStatus::IOError("injected fsync failure") : FSWritableFileOwnerWrapper::Fsync(o, d);
+    }
+    rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t n, const rocksdb::IOOptions& o,
+                                rocksdb::IODebugContext* d) override {
+      return Failed() ? rocksdb::IOStatus::IOError("injected fsync failure")
+                      : FSWritableFileOwnerWrapper::RangeSync(offset, n, o, d);
+    }
+
+   private:
+    bool Failed() {
+      if (!fs_->fail_syncs.load()) return false;
+      fs_->failed_syncs.fetch_add(1);
+      return true;
+    }
+    FailingWalSyncFs* fs_;
+  };
+};
+
+// Once a WAL sync failed, no later sync may acknowledge anything, even when
+// the disk's next fsync reports success: after a failed fsync the kernel may
+// have dropped the dirty pages, so a later "good" fsync proves nothing about
+// the commits before it. Two layers hold this: RocksDB (7.8) stops accepting
+// writes and syncs after a failed WAL sync, and the Store keeps the first
+// failure and answers every later waiter with it. The test checks the
+// contract; it fails if the Store acknowledges after the failure (checked by
+// answering every waiter OK: four expectations fail).
+TEST(StoreTest, FailedWalSyncIsNeverFollowedByAnAcknowledgement) {
+  loyalty::testing::TempDir dir;
+  auto fs = std::make_shared<FailingWalSyncFs>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  auto store = Store::Open({.path = dir.Sub("db"), .env = env.get()});
+  ASSERT_TRUE(store.ok()) << store.status();
+
+  WriteSet before;
+  before.PutRaw(Cf::kMeta, "before", "v");
+  ASSERT_TRUE((*store)->Commit(before, Durability::kSynced).ok());  // the disk works
+
+  fs->fail_syncs = true;
+  WriteSet lost;
+  lost.PutRaw(Cf::kMeta, "lost", "v");
+  ASSERT_TRUE((*store)->Commit(lost, Durability::kBuffered).ok());
+  std::promise<absl::Status> answer;
+  (*store)->WhenDurable([&](absl::Status s) { answer.set_value(s); });
+  const absl::Status first = answer.get_future().get();
+  EXPECT_GT(fs->failed_syncs.load(), 0);
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_NE(first.message().find("sync WAL"), std::string_view::npos) << first;
+
+  // The disk "recovers": still nothing is acknowledged, by either form.
+  fs->fail_syncs = false;
+  WriteSet after;
+  after.PutRaw(Cf::kMeta, "after", "v");
+  (void)(*store)->Commit(after, Durability::kBuffered);  // RocksDB may refuse it itself
+  EXPECT_FALSE((*store)->SyncWal().ok());
+  std::promise<absl::Status> later;
+  (*store)->WhenDurable([&](absl::Status s) { later.set_value(s); });
+  EXPECT_FALSE(later.get_future().get().ok());
+  WriteSet synced;
+  synced.PutRaw(Cf::kMeta, "synced", "v");
+  EXPECT_FALSE((*store)->Commit(synced, Durability::kSynced).ok());
+  (void)(*store)->Close();
 }
 
 }  // namespace
