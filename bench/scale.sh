@@ -12,8 +12,10 @@
 #   4. the data folder's size on disk;
 #   5. restart-to-serving time after a clean stop (SIGTERM) and after a crash
 #      (SIGKILL: RocksDB replays its WAL);
-#   6. member reads afterwards (closed loop, and open loop at 5,000/s), on a
-#      cold member cache after the restart.
+#   6. member reads afterwards, once the compactions the load left behind
+#      are done (their time and CPU are reported): closed loop on a warm
+#      member cache, then open loop at 5,000/s and closed loop on a cold
+#      member cache after the restart.
 # Runs as root (installs what is missing). Results: DIR/summary.txt and every
 # tool's output in DIR (default /var/tmp/loyalty-scale-results/<time>).
 set -euo pipefail
@@ -101,6 +103,22 @@ du -sb "$WORK/data" | cut -f1 >"$OUT/disk-bytes.txt"
 du -sh "$WORK/data" >"$OUT/disk.txt"
 log "loaded in $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.0f", b-a}') s; data $(cut -f1 "$OUT/disk.txt"); RSS $((RSS_LOADED / 1024)) MiB (peak $((RSS_PEAK / 1024)) MiB)"
 
+# The load leaves compactions to finish; they compete with whatever runs
+# next. Wait until loyaltyd is idle (under 0.05 cores over 5 s, at most 10
+# minutes) and report what that cost, so the reads below measure reads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$LOYALTYD_PID/stat"; }
+TICKS=$(getconf CLK_TCK)
+log "waiting for the compactions the load left behind (loyaltyd idle)"
+SETTLE_T0=$(date +%s.%N)
+SETTLE_C0=$(cpu_ticks)
+for _ in $(seq 120); do
+  c0=$(cpu_ticks); sleep 5; c1=$(cpu_ticks)
+  (( (c1 - c0) * 100 < 5 * TICKS * 5 )) && break
+done
+SETTLE_S=$(awk -v a="$SETTLE_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}')
+SETTLE_CPU_S=$(awk -v t=$(( $(cpu_ticks) - SETTLE_C0 )) -v hz="$TICKS" 'BEGIN{printf "%.0f", t/hz}')
+log "idle after $SETTLE_S s; loyaltyd used $SETTLE_CPU_S CPU-seconds meanwhile (compactions)"
+
 log "member reads on the loaded program (warm member cache)"
 "${LG[@]}" --skip-enroll --scenario member-read --mode closed --concurrency 32 --duration-s 20 --warmup-s 2 \
     --server-pid "$LOYALTYD_PID" --label read-warm >"$OUT/loadgen-read-warm.txt" 2>&1 || true
@@ -149,6 +167,7 @@ ENROLL=$(grep '^enrolled' "$OUT/loadgen-load.txt" || true)
   echo "backlog ingest (events/s, durable): $(field "$OUT/loadgen-load.txt" backlog-event items_per_s) over $(field "$OUT/loadgen-load.txt" backlog-event window_s) s, $(field "$OUT/loadgen-load.txt" backlog-event ok) events accepted, errors $(field "$OUT/loadgen-load.txt" backlog-event errors)"
   echo "loyaltyd CPU while loading:         $(field "$OUT/loadgen-load.txt" backlog-event server_cores) cores"
   echo "disk use after loading:             $(cut -f1 "$OUT/disk.txt") ($(cat "$OUT/disk-bytes.txt") bytes)"
+  echo "compactions after loading:          idle after $SETTLE_S s, $SETTLE_CPU_S CPU-seconds"
   echo "resident memory after loading:      $((RSS_LOADED / 1024)) MiB (peak $((RSS_PEAK / 1024)) MiB; samples in rss.txt)"
   echo "resident memory after restart:      $((RSS_RESTARTED / 1024)) MiB"
   echo "clean stop / restart to serving:    $STOP_S s / $START_S s"
