@@ -153,14 +153,14 @@ du -sh "$WORK/loyaltyd-data" >"$OUT/loyaltyd-data-size.txt" 2>&1 || true
 
 # The machine's CPU while a reference runs (the references are other
 # processes: db_bench's threads, PostgreSQL's backends and pgbench), from
-# /proc/stat: "busy idle" jiffies now; cores busy since a reading; CPU per op.
-machine_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
-busy_cores_since() {
-  read -r b0 i0 <<<"$1"
-  read -r b1 i1 < <(machine_jiffies)
-  awk -v db=$((b1 - b0)) -v di=$((i1 - i0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", (db + di > 0) ? n * db / (db + di) : 0 }'
-}
-cpu_us_per_op() { awk -v c="$1" -v o="${2:-0}" 'BEGIN { if (o > 0) printf "%.0f", c * 1e6 / o; else print "?" }'; }
+# /proc/stat, counted as loadgen counts it (steal is busy): busy jiffies now;
+# busy CPU-seconds since a reading; cores busy over a number of seconds; CPU
+# per operation = busy CPU-seconds over the operations (rate x $DURATION).
+# The window includes the tool's start and stop, so the figures lean high.
+machine_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+busy_cpu_s_since() { awk -v d=$(( $(machine_busy_jiffies) - $1 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d / hz }'; }
+cores_over() { awk -v c="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.2f", c / t; else print "?" }'; }
+cpu_us_per_op() { awk -v c="$1" -v r="${2:-0}" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / (r * t); else print "?" }'; }
 
 # ------------------------------------------------------------ 4. db_bench
 # WAL bytes per recorded sale or return: every event writes exactly one
@@ -190,13 +190,15 @@ DB_BENCH_CMD=(db_bench --benchmarks=fillrandom --sync=1 --threads="$CONCURRENCY"
   --histogram=1 --statistics=0)
 log "${DB_BENCH_CMD[*]}"
 echo "\$ ${DB_BENCH_CMD[*]}" >"$OUT/db_bench.txt"
-CPU0=$(machine_jiffies)
+CPU0=$(machine_busy_jiffies)
+T0=$(date +%s.%N)
 timeout $((DURATION * 3 + 120)) "${DB_BENCH_CMD[@]}" >>"$OUT/db_bench.txt" 2>&1 || log "db_bench failed (see $OUT/db_bench.txt)"
-DB_BENCH_BUSY=$(busy_cores_since "$CPU0")
+DB_BENCH_CPU_S=$(busy_cpu_s_since "$CPU0")
+DB_BENCH_BUSY=$(cores_over "$DB_BENCH_CPU_S" "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')")
 DB_BENCH_OPS=$(awk '/^fillrandom/ { for (i = 1; i <= NF; i++) if ($(i) == "ops/sec;" || $(i) == "ops/sec") print $(i-1) }' "$OUT/db_bench.txt" | head -n 1)
 DB_BENCH_P99=$(awk '/^Percentiles:/ { for (i = 1; i <= NF; i++) if ($(i) == "P99:") print $(i+1) }' "$OUT/db_bench.txt" | head -n 1)
 rm -rf "$WORK/db_bench"
-DB_BENCH_CPU_US=$(cpu_us_per_op "$DB_BENCH_BUSY" "$DB_BENCH_OPS")
+DB_BENCH_CPU_US=$(cpu_us_per_op "$DB_BENCH_CPU_S" "$DB_BENCH_OPS")
 log "db_bench fillrandom sync: ${DB_BENCH_OPS:-?} ops/s, p99 ${DB_BENCH_P99:-?} us; machine ${DB_BENCH_BUSY} cores busy, ${DB_BENCH_CPU_US} us per write"
 
 # ------------------------------------------------------------ 5. PostgreSQL
@@ -254,15 +256,17 @@ PGBENCH_CMD=("$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -n -M prepar
   -T "$DURATION" -D members="$MEMBERS" -D body="$VALUE_SIZE" -f "$WORK/pg/sale.sql" postgres)
 log "${PGBENCH_CMD[*]}"
 echo "\$ ${PGBENCH_CMD[*]}" >"$OUT/pgbench.txt"
-CPU0=$(machine_jiffies)
+CPU0=$(machine_busy_jiffies)
+T0=$(date +%s.%N)
 timeout $((DURATION * 3 + 120)) "${PGBENCH_CMD[@]}" >>"$OUT/pgbench.txt" 2>&1 || log "pgbench failed (see $OUT/pgbench.txt)"
-PG_BUSY=$(busy_cores_since "$CPU0")
+PG_CPU_S=$(busy_cpu_s_since "$CPU0")
+PG_BUSY=$(cores_over "$PG_CPU_S" "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')")
 PG_TPS=$(awk '/^tps = / { print $3; exit }' "$OUT/pgbench.txt")
 PG_LAT=$(awk '/^latency average = / { print $4; exit }' "$OUT/pgbench.txt")
 PG_ROWS=$("${PSQL[@]}" -At -c "SELECT count(*) FROM sales" 2>/dev/null || echo "?")
 su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg/data -m fast -w stop" >/dev/null 2>&1 || true
 PG_STARTED=0
-PG_CPU_US=$(cpu_us_per_op "$PG_BUSY" "$PG_TPS")
+PG_CPU_US=$(cpu_us_per_op "$PG_CPU_S" "$PG_TPS")
 log "pgbench: ${PG_TPS:-?} tps, latency average ${PG_LAT:-?} ms, $PG_ROWS sales rows; machine ${PG_BUSY} cores busy, ${PG_CPU_US} us per transaction"
 
 # ------------------------------------------------------------ 6. summary

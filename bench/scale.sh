@@ -112,7 +112,9 @@ log "waiting for the compactions the load left behind (loyaltyd idle)"
 SETTLE_T0=$(date +%s.%N)
 SETTLE_C0=$(cpu_ticks)
 for _ in $(seq 120); do
-  c0=$(cpu_ticks); sleep 5; c1=$(cpu_ticks)
+  c0=$(cpu_ticks) || break  # loyaltyd gone: the reads below will say so
+  sleep 5
+  c1=$(cpu_ticks) || break
   (( (c1 - c0) * 100 < 5 * TICKS * 5 )) && break
 done
 SETTLE_S=$(awk -v a="$SETTLE_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}')

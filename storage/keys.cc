@@ -129,10 +129,6 @@ size_t InsertHintPrefixLength(Cf cf, std::string_view key) {
     return end <= key.size() ? end : 0;
   };
   switch (cf) {
-    case Cf::kMembers:
-      return key.size();  // the same key over and over: the whole key is the prefix
-    case Cf::kLedger:
-      return str8_end(0);  // the member; entry ids rise
     case Cf::kTxn:
     case Cf::kSales: {
       const size_t store_end = str8_end(0);

@@ -90,14 +90,13 @@ std::string ProgramVersionKey(uint64_t version);
 std::string AuditKey(uint64_t version);
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);
 
-// The part of a key naming what the key belongs to, for RocksDB's memtable
-// insert hints (storage/store.cc): the member of a member or ledger key, the
-// store and terminal of a transaction or sale key. A key is usually written
-// right next to the last key with the same prefix (a member's record written
-// again, its next ledger entry, a terminal's next transaction), so the
-// memtable keeps an insert position per prefix instead of searching its whole
-// skiplist for every random key. 0: the key has no such prefix and is inserted
-// without a hint (other families, malformed keys).
+// The store and terminal of a transaction or sale key, for RocksDB's
+// memtable insert hints (storage/store.cc): a terminal's next transaction
+// usually sorts right after its last one, so the memtable keeps an insert
+// position per terminal instead of searching its whole skiplist. 0: no hint
+// (other families, malformed keys). Members and their ledgers get none: a
+// hint costs about 250 bytes of memtable per prefix, and with a million
+// members most prefixes are new in every memtable.
 size_t InsertHintPrefixLength(Cf cf, std::string_view key);
 
 // Ledger entry ids are derived from the event that wrote them, so they are

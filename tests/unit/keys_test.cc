@@ -65,14 +65,9 @@ TEST(KeysTest, IdentifierKindsDoNotCollide) {
   EXPECT_NE(IdentifierKey(IdentifierKind::kCard, "1234"), IdentifierKey(IdentifierKind::kPhone, "1234"));
 }
 
-// The memtable's insert-hint prefix names the owner of a key: the member of
-// a member or ledger key, the store and terminal of a transaction or sale
-// key. Keys it cannot parse, and families without an owner, get none (0).
-TEST(KeysTest, InsertHintPrefixNamesTheKeysOwner) {
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kMembers, MemberKey("m-1")), MemberKey("m-1").size());
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, LedgerKey("m-1", 7)), LedgerPrefix("m-1").size());
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, LedgerKey("m-1", 7)),
-            InsertHintPrefixLength(Cf::kLedger, LedgerKey("m-1", 8)));
+// The memtable's insert-hint prefix of a transaction or sale key is its
+// store and terminal. Keys it cannot parse, and other families, get none (0).
+TEST(KeysTest, InsertHintPrefixIsTheTerminal) {
   const size_t terminal_prefix = TxnKey("store-1", "t-9", "a").size() - 2;  // without "\x01a"
   EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, TxnKey("store-1", "t-9", "abc")), terminal_prefix);
   EXPECT_EQ(InsertHintPrefixLength(Cf::kSales, TxnKey("store-1", "t-9", "x")), terminal_prefix);
@@ -80,9 +75,10 @@ TEST(KeysTest, InsertHintPrefixNamesTheKeysOwner) {
             TxnKey("store-1", "t-90", "abc").substr(0, terminal_prefix));
 
   EXPECT_EQ(InsertHintPrefixLength(Cf::kEvents, EventKey(1)), 0u);
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kMembers, ""), 0u);
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, ""), 0u);
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, std::string("\x05m-1", 4)), 0u);  // length past the end
+  EXPECT_EQ(InsertHintPrefixLength(Cf::kMembers, MemberKey("m-1")), 0u);
+  EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, LedgerKey("m-1", 7)), 0u);
+  EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, ""), 0u);
+  EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, std::string("\x05s", 2)), 0u);  // length past the end
   EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, std::string("\x01s\x05t", 4)), 0u);
 }
 
