@@ -29,9 +29,12 @@ namespace {
 // under a store id no terminal can use ('#' is not a valid id character).
 constexpr std::string_view kAdminStore = "#admin";
 
-// The member id a members-family key names, for error messages of scans
-// (empty if the key itself is damaged).
-std::string MemberIdOfKey(std::string_view key) { return storage::DecodeMemberKey(key).value_or(""); }
+// The member record under a scan's iterator: DATA_LOSS naming the member
+// (from its key; unnamed if the key itself is damaged) if it is damaged.
+absl::Status ParseScannedMember(const rocksdb::Iterator& it, internal::MemberRecord& out) {
+  return ParseMemberRecord(it.value().ToStringView(), out,
+                           storage::DecodeMemberKey(it.key().ToStringView()).value_or(""));
+}
 
 absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
   LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", r.member_id()));
@@ -278,8 +281,7 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   auto it = store_.NewIterator(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(
-        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
+    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
     engine::MemberState state = codec::FromProto(m.engine());
     engine::Refresh(*program, state, now);  // as the member would see it now
     const engine::Balance b = engine::BalanceAt(state, now);
@@ -338,12 +340,12 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(
-        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
+    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
     LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id(), snapshot.get()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
-    const int64_t engine_total = engine::LedgerTotal(codec::FromProto(m.engine()));
+    const engine::MemberState state = codec::FromProto(m.engine());
+    const int64_t engine_total = engine::LedgerTotal(state);
     if (sum.points != m.ledger_total_points() || sum.points != engine_total ||
         sum.entries != m.ledger_entries()) {
       out.set_mismatches(out.mismatches() + 1);
@@ -352,8 +354,7 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
     if (replayed) {
       auto r = replayed->members.find(m.member_id());
       const bool same = r != replayed->members.end() &&
-                        DeterministicBytes(codec::ToProto(r->second)) ==
-                            DeterministicBytes(codec::ToProto(codec::FromProto(m.engine())));
+                        DeterministicBytes(codec::ToProto(r->second)) == DeterministicBytes(codec::ToProto(state));
       if (!same) {
         out.set_replay_mismatches(out.replay_mismatches() + 1);
         if (out.replay_mismatched_member_ids_size() < 100) out.add_replay_mismatched_member_ids(m.member_id());
@@ -386,8 +387,7 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(
-        ParseMemberRecord(it->value().ToStringView(), m, MemberIdOfKey(it->key().ToStringView())));
+    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
     engine::MemberState before = codec::FromProto(m.engine());
     engine::Refresh(*current, before, now);
     auto r = replayed.members.find(m.member_id());

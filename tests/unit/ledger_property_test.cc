@@ -214,6 +214,17 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
   }
 }
 
+// A damaged member record stops a scan with DATA_LOSS naming the member,
+// taken from its key since the record itself cannot be read.
+TEST_F(LedgerPropertyTest, ScanOfADamagedRecordNamesTheMember) {
+  storage::WriteSet writes;
+  writes.PutRaw(storage::Cf::kMembers, storage::MemberKey("m-2"), "\xff\xff not a record");
+  ASSERT_TRUE(store_->Commit(writes, Durability::kSynced).ok());
+  const absl::Status s = admin_->VerifyLedger(kAdmin, v1::VerifyLedgerRequest()).status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("'m-2'"), std::string_view::npos) << s;
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, LedgerPropertyTest, ::testing::Values(1, 2, 3, 4, 5, 6, 7, 8));
 
 }  // namespace
