@@ -120,6 +120,9 @@ done
 SETTLE_S=$(awk -v a="$SETTLE_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}')
 SETTLE_CPU_S=$(awk -v t=$(( $(cpu_ticks) - SETTLE_C0 )) -v hz="$TICKS" 'BEGIN{printf "%.0f", t/hz}')
 log "idle after $SETTLE_S s; loyaltyd used $SETTLE_CPU_S CPU-seconds meanwhile (compactions)"
+# What the load's flushes and compactions cost per column family, from
+# RocksDB's LOG (read now: RocksDB starts a new LOG when it opens again).
+"$HERE/compaction_report.sh" "$WORK/data/LOG" >"$OUT/compactions.txt" 2>&1 || true
 
 log "member reads on the loaded program (warm member cache)"
 "${LG[@]}" --skip-enroll --scenario member-read --mode closed --concurrency 32 --duration-s 20 --warmup-s 2 \
@@ -167,9 +170,12 @@ ENROLL=$(grep '^enrolled' "$OUT/loadgen-load.txt" || true)
   echo
   echo "enrollment:                         ${ENROLL:-?}"
   echo "backlog ingest (events/s, durable): $(field "$OUT/loadgen-load.txt" backlog-event items_per_s) over $(field "$OUT/loadgen-load.txt" backlog-event window_s) s, $(field "$OUT/loadgen-load.txt" backlog-event ok) events accepted, errors $(field "$OUT/loadgen-load.txt" backlog-event errors)"
+  echo "backlog rate per 10 minutes:        $(awk '/^progress:/ { n++; v[n] = $2 } END { p = 0; for (i = 20; i <= n; i += 20) { printf "%.0f ", (v[i] - p) / 600; p = v[i] } }' "$OUT/loadgen-load.txt")(events/s; loadgen prints progress every 30 s)"
   echo "loyaltyd CPU while loading:         $(field "$OUT/loadgen-load.txt" backlog-event server_cores) cores"
   echo "disk use after loading:             $(cut -f1 "$OUT/disk.txt") ($(cat "$OUT/disk-bytes.txt") bytes)"
   echo "compactions after loading:          idle after $SETTLE_S s, $SETTLE_CPU_S CPU-seconds"
+  echo "RocksDB background work during the load, per column family (compactions.txt):"
+  sed "s/^/    /" "$OUT/compactions.txt"
   echo "resident memory after loading:      $((RSS_LOADED / 1024)) MiB (peak $((RSS_PEAK / 1024)) MiB; samples in rss.txt)"
   echo "resident memory after restart:      $((RSS_RESTARTED / 1024)) MiB"
   echo "clean stop / restart to serving:    $STOP_S s / $START_S s"
