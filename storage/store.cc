@@ -179,8 +179,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   // Every event rewrites its member's record, so the members family stays
   // small (one live record per member) but takes the most bytes of all. With
   // the defaults RocksDB merged every 4 flushed files into the whole of L1
-  // again: at a million members that was 53% of all compaction CPU, 15 GB
-  // written for 4.9 GB flushed (docs/BENCHMARKS.md, Scale). Larger memtables
+  // again: over a load of a million members and 20 million events that was
+  // 56% of all compaction CPU, 50 GB compacted for 14.7 GB flushed; with
+  // this tuning 31% and 14.5 GB (docs/BENCHMARKS.md, Scale). Larger memtables
   // and more level-0 files per compaction let one rewrite of L1 absorb more
   // updates (and drop more superseded versions of the same member). Reads
   // check level-0 files through their bloom filters, pinned in the cache.
