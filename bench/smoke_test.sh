@@ -3,7 +3,8 @@
 # temporary data folder and runs BUILD_DIR/bench/loadgen for about 2 s of
 # each scenario at low load (closed loop, and one open-loop run). Passes when
 # every run exits 0 and prints its percentiles (RESULT lines with p50/p99/
-# p99.9/max). Takes about 15 s.
+# p99.9/max), and bench/compaction_report.sh finds loyaltyd's flushes in
+# RocksDB's LOG after a clean stop. Takes about 15 s.
 set -euo pipefail
 
 BUILD_DIR=${1:?usage: bench/smoke_test.sh BUILD_DIR}
@@ -65,6 +66,18 @@ run evaluate EvaluateBasket --scenario evaluate --concurrency 4 --skip-enroll
 run member-read GetMember --scenario member-read --concurrency 4 --skip-enroll
 run checkout checkout --scenario checkout --concurrency 4 --skip-enroll
 run open-sale RecordSale --scenario sale --mode open --rate 200 --skip-enroll
+
+# bench/compaction_report.sh reads RocksDB's LOG, whose format is RocksDB's:
+# a clean stop flushes every memtable, so the members family must show up.
+bench_stop_loyaltyd
+report=$("$HERE/compaction_report.sh" "$WORK/data/LOG" 2>&1) || true
+if grep -q '^members ' <<<"$report" && grep -q '^all ' <<<"$report"; then
+  echo "ok   compaction_report: $(grep '^members ' <<<"$report" | tr -s ' ')"
+else
+  echo "FAIL compaction_report: no members family in the report of $WORK/data/LOG" >&2
+  echo "$report" >&2
+  failures=$((failures + 1))
+fi
 
 if [[ $failures -ne 0 ]]; then
   echo "smoke_test: $failures run(s) failed; loyaltyd log:" >&2
