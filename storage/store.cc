@@ -36,15 +36,21 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   return absl::InternalError(msg);
 }
 
+void AppendDeterministicBytes(const google::protobuf::Message& m, std::string& out) {
+  const size_t size = m.ByteSizeLong();
+  const size_t start = out.size();
+  out.resize(start + size);
+  google::protobuf::io::ArrayOutputStream array(out.data() + start, static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream coded(&array);
+  coded.SetSerializationDeterministic(true);
+  m.SerializeWithCachedSizes(&coded);
+  coded.Trim();
+  assert(!coded.HadError() && static_cast<size_t>(coded.ByteCount()) == size);
+}
+
 void WriteSet::Put(Cf cf, std::string_view key, const google::protobuf::Message& value) {
   std::string bytes;
-  // Deterministic so that equal records are equal bytes (fingerprints, tests).
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    value.SerializeToCodedStream(&coded);
-  }
+  AppendDeterministicBytes(value, bytes);
   ops_.push_back(Op{cf, std::string(key), std::move(bytes)});
 }
 

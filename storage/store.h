@@ -70,6 +70,12 @@ struct StoreOptions {
   rocksdb::Env* env = nullptr;
 };
 
+// Appends the deterministic encoding of `m` to `out`: equal messages give
+// equal bytes (fingerprints, stored records, tests). One pass into a buffer
+// of the exact size: a string-backed stream grows and zero-fills as it goes,
+// several times for an event record.
+void AppendDeterministicBytes(const google::protobuf::Message& m, std::string& out);
+
 // A set of writes that commit together or not at all. Not thread-safe.
 class WriteSet {
  public:

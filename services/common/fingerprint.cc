@@ -1,17 +1,39 @@
 #include "services/common/fingerprint.h"
 
+#include <cassert>
+#include <initializer_list>
+#include <memory>
+
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include "storage/store.h"
 
 namespace loyalty {
 
-std::string Sha256(std::string_view data) {
+namespace {
+
+// SHA-256 over the concatenation of `parts`, 32 raw bytes. OpenSSL 3's
+// one-shot SHA256() looks the algorithm up by name on every call: under
+// callgrind that lookup cost more than hashing a sale (docs/BENCHMARKS.md).
+// The algorithm is fetched once and each thread keeps one digest context.
+std::string Sha256Of(std::initializer_list<std::string_view> parts) {
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  assert(sha256 != nullptr && ctx != nullptr);
+  int ok = EVP_DigestInit_ex(ctx.get(), sha256, nullptr);
+  for (std::string_view part : parts) ok &= EVP_DigestUpdate(ctx.get(), part.data(), part.size());
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  unsigned int length = 0;
+  ok &= EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  assert(ok == 1 && length == sizeof(digest));
+  (void)ok;
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
+
+}  // namespace
+
+std::string Sha256(std::string_view data) { return Sha256Of({data}); }
 
 std::string Sha256Hex(std::string_view data) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -27,21 +49,13 @@ std::string Sha256Hex(std::string_view data) {
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
   std::string bytes;
-  {
-    // The streams flush into `bytes` when they go out of scope.
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
+  storage::AppendDeterministicBytes(m, bytes);
   return bytes;
 }
 
 std::string Fingerprint(std::string_view tag, const google::protobuf::Message& m) {
-  std::string data(tag);
-  data.push_back('\0');
-  data += DeterministicBytes(m);
-  return Sha256(data);
+  // The tag, a NUL, then the message's bytes, as one hashed stream.
+  return Sha256Of({tag, std::string_view("\0", 1), DeterministicBytes(m)});
 }
 
 }  // namespace loyalty
