@@ -11,7 +11,9 @@
 //
 //   CF "events"      event_key      := fixed64(seq)
 //   CF "txn"         txn_key        := str8(store_id) str8(terminal_id) str8(transaction_id)
-//   CF "sales"       txn_key        (the sale's own key)
+//                                     (a sale's record also holds the sale's state)
+//   CF "sales"       txn_key        the sale's state, for sales recorded before
+//                                     it moved into the txn record (read, then moved)
 //   CF "members"     member_key     := str8(member_id)
 //   CF "ledger"      ledger_key     := str8(member_id) fixed64(entry_id)
 //   CF "identifiers" identifier_key := kind: uint8 ('c' card | 'p' phone) str8(value)

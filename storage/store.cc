@@ -175,10 +175,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   descriptors[static_cast<int>(Cf::kCounters)].options.merge_operator =
       std::make_shared<CounterAddOperator>();
   // Profiles of ingest put 18-31% of the server's CPU in memtable inserts,
-  // most of it the skiplist search for random keys. A sale's transaction and
-  // sale keys sort right after its terminal's previous ones: with a hint per
-  // terminal the insert starts there (see InsertHintPrefixLength).
-  for (Cf cf : {Cf::kTxn, Cf::kSales}) {
+  // most of it the skiplist search for random keys. A sale's transaction key
+  // sorts right after its terminal's previous ones: with a hint per terminal
+  // the insert starts there (see InsertHintPrefixLength). (CF sales is only
+  // read and emptied now: a sale's state is in its transaction record.)
+  for (Cf cf : {Cf::kTxn}) {
     descriptors[static_cast<int>(cf)].options.memtable_insert_with_hint_prefix_extractor =
         std::make_shared<InsertHintPrefix>(cf);
   }

@@ -69,19 +69,37 @@ std::string Ingest::OrderingKeyOfSale(const v1::TransactionRef& ref, const std::
 
 absl::StatusOr<std::string> Ingest::OrderingKeyOfRecordedSale(const v1::TransactionRef& original,
                                                               std::string_view field) const {
-  LOYALTY_ASSIGN_OR_RETURN(internal::SaleState sale, ReadSaleState(original, field));
-  return OrderingKeyOfSale(original, sale.member_id());
+  LOYALTY_ASSIGN_OR_RETURN(RecordedSale sale, ReadSale(original, field));
+  return OrderingKeyOfSale(original, sale.record.sale().member_id());
 }
 
-absl::StatusOr<internal::SaleState> Ingest::ReadSaleState(const v1::TransactionRef& original,
-                                                          std::string_view field) const {
-  auto sale = store_.GetProto<internal::SaleState>(Cf::kSales, RefKey(original));
-  if (!sale.ok()) return sale.status();
-  if (!sale->has_value()) {
+absl::StatusOr<Ingest::RecordedSale> Ingest::ReadSale(const v1::TransactionRef& original,
+                                                      std::string_view field) const {
+  const std::string key = RefKey(original);
+  const auto not_recorded = [&] {
     return absl::FailedPreconditionError(
         loyalty::StrCat(field, ": sale ", RefText(original), " is not recorded (yet)"));
-  }
-  return std::move(**sale);
+  };
+  auto record = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, key);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return not_recorded();
+  RecordedSale out{std::move(**record)};
+  if (out.record.has_sale()) return out;
+  // A sale recorded before its state moved into its record, or not a sale
+  // at all (a return's or a void's reference).
+  auto legacy = store_.GetProto<internal::SaleState>(Cf::kSales, key);
+  if (!legacy.ok()) return legacy.status();
+  if (!legacy->has_value()) return not_recorded();
+  *out.record.mutable_sale() = std::move(**legacy);
+  out.legacy = true;
+  return out;
+}
+
+void Ingest::PutSale(const v1::TransactionRef& original, const RecordedSale& sale, storage::WriteSet& writes) {
+  assert(sale.record.has_sale());
+  const std::string key = RefKey(original);
+  writes.Put(Cf::kTxn, key, sale.record);
+  if (sale.legacy) writes.Delete(Cf::kSales, key);  // moved into the record
 }
 
 absl::StatusOr<std::optional<Applied>> Ingest::FindReplay(const std::string& txn_key,
@@ -106,7 +124,8 @@ absl::StatusOr<std::optional<Applied>> Ingest::FindReplay(const std::string& txn
 absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::string& txn_key,
                                        const std::string& fingerprint, v1::EventOutcome outcome, Member* member,
                                        const std::vector<engine::Entry>& entries, const LedgerCause& cause,
-                                       storage::WriteSet& writes, Durability durability) {
+                                       internal::SaleState* sale, storage::WriteSet& writes,
+                                       Durability durability) {
   assert(event.seq() == outcome.event_seq());
   assert(member != nullptr || entries.empty());
   if (member != nullptr) {
@@ -122,6 +141,7 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
   record.set_fingerprint(fingerprint);
   record.set_event_seq(event.seq());
   *record.mutable_outcome() = outcome;
+  if (sale != nullptr) *record.mutable_sale() = std::move(*sale);
   writes.Put(Cf::kTxn, txn_key, record);
 
   if (member != nullptr) {
@@ -184,7 +204,6 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   }
 
   storage::WriteSet writes;
-  writes.Put(Cf::kSales, txn_key, sale_state);
   for (auto& c : codes) {
     c.set_status(internal::RedemptionCode::STATUS_USED);
     *c.mutable_used_by() = sale.ref();
@@ -200,7 +219,8 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   event.set_program_version(program->version);
   *event.mutable_sale() = sale;
   auto committed = Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
-                          entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""}, writes, durability);
+                          entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""}, &sale_state, writes,
+                          durability);
   if (!committed.ok()) {
     release();
     return committed;
@@ -224,7 +244,8 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   if (replay) return std::move(*replay);
 
   auto sale_lock = sale_locks_.Lock(RefKey(event_in.original()));
-  LOYALTY_ASSIGN_OR_RETURN(internal::SaleState sale, ReadSaleState(event_in.original(), field));
+  LOYALTY_ASSIGN_OR_RETURN(RecordedSale recorded, ReadSale(event_in.original(), field));
+  internal::SaleState& sale = *recorded.record.mutable_sale();
   if (!routed_key.empty() && routed_key != OrderingKeyOfSale(event_in.original(), sale.member_id())) {
     return absl::AbortedError(loyalty::StrCat(field, ": the sale was just claimed by a member; retry"));
   }
@@ -243,7 +264,7 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   LOYALTY_RETURN_IF_ERROR(apply(ctx, sale, member ? &member->state : nullptr, &outcome, &entries));
 
   storage::WriteSet writes;
-  writes.Put(Cf::kSales, RefKey(event_in.original()), sale);
+  PutSale(event_in.original(), recorded, writes);
   if constexpr (std::is_same_v<Event, v1::Void>) {
     // Policy: a void gives back the reward codes the sale used.
     for (const auto& code_id : sale.redemption_codes()) {
@@ -266,7 +287,8 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
     *event.mutable_void_() = event_in;
   }
   return Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr, entries,
-                LedgerCause{event_in.occurred_at(), &event_in.ref(), "", ""}, writes, durability);
+                LedgerCause{event_in.occurred_at(), &event_in.ref(), "", ""}, /*sale=*/nullptr, writes,
+                durability);
 }
 
 absl::StatusOr<Applied> Ingest::ApplyReturn(const v1::Return& ret, Durability durability,
@@ -294,12 +316,13 @@ absl::StatusOr<Applied> Ingest::ApplyVoid(const v1::Void& v, Durability durabili
 absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim, Durability durability) {
   const std::string sale_key = RefKey(claim.sale());
   auto sale_lock = sale_locks_.Lock(sale_key);
-  auto found = store_.GetProto<internal::SaleState>(Cf::kSales, sale_key);
-  if (!found.ok()) return found.status();
-  if (!found->has_value()) {
+  auto found = ReadSale(claim.sale(), "sale");
+  if (absl::IsFailedPrecondition(found.status())) {
     return absl::NotFoundError(loyalty::StrCat("sale: no sale ", RefText(claim.sale())));
   }
-  internal::SaleState sale = std::move(**found);
+  if (!found.ok()) return found.status();
+  RecordedSale recorded = std::move(*found);
+  internal::SaleState& sale = *recorded.record.mutable_sale();
   auto event = store_.GetProto<internal::EventRecord>(Cf::kEvents, storage::EventKey(sale.event_seq()));
   if (!event.ok()) return event.status();
   if (!event->has_value() || !(*event)->has_sale()) {
@@ -333,7 +356,7 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
       ApplyClaimEvent(ctx, original, claim.member_id(), sale, member.state, &outcome, &entries));
 
   storage::WriteSet writes;
-  writes.Put(Cf::kSales, sale_key, sale);
+  PutSale(claim.sale(), recorded, writes);
   CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, &claim.sale(), "receipt claimed", ""});
   outcome.set_member_id(member.record.member_id());
   *outcome.mutable_balance() = BalanceOf(member, received_at.seconds());

@@ -1,8 +1,8 @@
 // services/pos/ingest.h: applies one terminal event to storage, exactly once.
 //
 // For each event, in one atomic WriteSet: the event log record, the
-// idempotency record, the sale's state, the member's ledger entries and the
-// member's record. The idempotency decision:
+// idempotency record (for a sale, with the sale's state in it), the member's
+// ledger entries and the member's record. The idempotency decision:
 //   no record for (store, terminal, transaction)  -> apply, record the answer
 //   record with the same content fingerprint     -> return the first answer
 //   record with another fingerprint              -> ALREADY_EXISTS
@@ -84,22 +84,31 @@ class Ingest {
                                                     const std::string& fingerprint,
                                                     const v1::TransactionRef& ref,
                                                     storage::Durability durability);
-  absl::StatusOr<internal::SaleState> ReadSaleState(const v1::TransactionRef& original,
-                                                    std::string_view field) const;
+  // A recorded sale: its idempotency record, with the sale's state in
+  // `record.sale()`. FAILED_PRECONDITION naming `field` if not recorded.
+  struct RecordedSale {
+    internal::IdempotencyRecord record;
+    bool legacy = false;  // the state came from CF sales (written before it moved)
+  };
+  absl::StatusOr<RecordedSale> ReadSale(const v1::TransactionRef& original, std::string_view field) const;
+  // Puts the sale's changed state (`sale.record.sale()`) into `writes`.
+  static void PutSale(const v1::TransactionRef& original, const RecordedSale& sale, storage::WriteSet& writes);
   // Applies a return or void (`apply`) to the recorded sale `original`.
   template <class Event, class ApplyFn>
   absl::StatusOr<Applied> ApplyToRecordedSale(const Event& event, const char* tag,
                                               const char* field, ApplyFn apply,
                                               storage::Durability durability,
                                               const std::string& routed_key);
-  // Adds the member's changes and the event, idempotency and sale records to
+  // Adds the member's changes and the event and idempotency records to
   // `writes`, and commits.
   // `member` (null: anonymous) holds the engine's changes; on success it
-  // becomes the member's cached state.
+  // becomes the member's cached state. `sale` (a sale's new state, null for
+  // other events) goes into the idempotency record.
   absl::StatusOr<Applied> Commit(internal::EventRecord event, const std::string& txn_key,
                                  const std::string& fingerprint, v1::EventOutcome outcome, Member* member,
                                  const std::vector<engine::Entry>& entries, const LedgerCause& cause,
-                                 storage::WriteSet& writes, storage::Durability durability);
+                                 internal::SaleState* sale, storage::WriteSet& writes,
+                                 storage::Durability durability);
   // `member` committed with `writes`: commits, then updates the cache and
   // tells watchers.
   absl::Status CommitMember(storage::WriteSet& writes, storage::Durability durability, Member member);

@@ -166,7 +166,79 @@ TEST_F(IngestTest, AnonymousSaleEarnsNothing) {
   auto r = ingest_->ApplySale(MakeSale("tx-1", "", {{1, 5000}}), "", Durability::kSynced);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->outcome.points_earned(), 0);
-  EXPECT_TRUE(store_->Get(storage::Cf::kSales, storage::TxnKey("store-1", "t-1", "tx-1")).ok());
+  auto record = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, storage::TxnKey("store-1", "t-1", "tx-1"));
+  ASSERT_TRUE(record.ok() && record->has_value());
+  ASSERT_TRUE((*record)->has_sale());
+  EXPECT_EQ((*record)->sale().member_id(), "");
+  EXPECT_EQ((*record)->sale().lines_size(), 1);
+}
+
+// A sale's state lives in its idempotency record: one key per sale. A
+// return rewrites that record's state and keeps its fingerprint and first
+// answer, so a retry of the sale is still answered as before.
+TEST_F(IngestTest, SaleStateLivesInTheSalesIdempotencyRecord) {
+  const v1::Sale sale = MakeSale("tx-1", "m-1", {{3, 1000}});
+  auto first = ingest_->ApplySale(sale, "m-1", Durability::kSynced);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string key = storage::TxnKey("store-1", "t-1", "tx-1");
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(storage::Cf::kSales, key).status()));
+  auto before = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, key);
+  ASSERT_TRUE(before.ok() && before->has_value());
+  EXPECT_EQ((*before)->sale().lines(0).returned_quantity(), 0);
+
+  ASSERT_TRUE(ingest_->ApplyReturn(MakeReturn("r-1", Ref("tx-1"), {{0, 1}}), Durability::kSynced).ok());
+  auto after = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, key);
+  ASSERT_TRUE(after.ok() && after->has_value());
+  EXPECT_EQ((*after)->sale().lines(0).returned_quantity(), 1);
+  EXPECT_EQ((*after)->fingerprint(), (*before)->fingerprint());
+  EXPECT_EQ((*after)->outcome().SerializeAsString(), (*before)->outcome().SerializeAsString());
+  // The return's own record carries no sale state.
+  auto ret = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, storage::TxnKey("store-1", "t-1", "r-1"));
+  ASSERT_TRUE(ret.ok() && ret->has_value());
+  EXPECT_FALSE((*ret)->has_sale());
+  // A retry of the sale gets its first answer; a return may not name a return.
+  auto again = ingest_->ApplySale(sale, "m-1", Durability::kSynced);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->outcome.SerializeAsString(), first->outcome.SerializeAsString());
+  auto of_return = ingest_->ApplyReturn(MakeReturn("r-2", Ref("r-1"), {{0, 1}}), Durability::kSynced);
+  EXPECT_EQ(of_return.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(of_return.status().message(), "return.original: sale store-1/t-1/r-1 is not recorded (yet)");
+  EXPECT_EQ(Balance(), 20);
+  ExpectLedgerMatchesBalance();
+}
+
+// A data folder written before the sale's state moved into its record keeps
+// it in CF sales: returns and voids still find it, and the first change moves
+// it into the record.
+TEST_F(IngestTest, SaleStateOfAnOlderDataFolderIsFoundAndMoved) {
+  ASSERT_TRUE(ingest_->ApplySale(MakeSale("tx-1", "m-1", {{2, 1000}}), "m-1", Durability::kSynced).ok());
+  const std::string key = storage::TxnKey("store-1", "t-1", "tx-1");
+  {
+    // Rewrite the sale in the older layout.
+    auto record = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, key);
+    ASSERT_TRUE(record.ok() && record->has_value());
+    internal::IdempotencyRecord old_record = **record;
+    const internal::SaleState state = old_record.sale();
+    old_record.clear_sale();
+    storage::WriteSet older;
+    older.Put(storage::Cf::kTxn, key, old_record);
+    older.Put(storage::Cf::kSales, key, state);
+    ASSERT_TRUE(store_->Commit(older, Durability::kSynced).ok());
+  }
+  auto r = ingest_->ApplyReturn(MakeReturn("r-1", Ref("tx-1"), {{0, 1}}), Durability::kSynced);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome.points_reversed(), 10);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(storage::Cf::kSales, key).status()));
+  auto moved = store_->GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, key);
+  ASSERT_TRUE(moved.ok() && moved->has_value());
+  ASSERT_TRUE((*moved)->has_sale());
+  EXPECT_EQ((*moved)->sale().lines(0).returned_quantity(), 1);
+  // The rest of the sale can still be voided, once.
+  auto v = ingest_->ApplyVoid(MakeVoid("v-1", Ref("tx-1")), Durability::kSynced);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(Balance(), 0);
+  ExpectLedgerMatchesBalance();
 }
 
 // Event sequence numbers survive a reopen: new events never reuse them.
