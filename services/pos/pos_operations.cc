@@ -135,6 +135,9 @@ void PosOperations::VoidSale(const auth::Principal& who, const v1::Void& v, Done
 
 namespace {
 
+// Events of a backlog phase routed by one pool task.
+constexpr size_t kRouteChunk = 256;
+
 // Shared state of one backlog upload while its phases run.
 struct BacklogRun {
   std::vector<v1::BacklogEvent> events;
@@ -194,7 +197,10 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
 
   // Runs phase `p`; when its last event is applied, the next phase starts.
   // Routing happens at the start of a phase, so a return finds a sale
-  // applied in the phase before.
+  // applied in the phase before. Routing (validation, resolving the member:
+  // at a million members often a RocksDB read) runs in chunks on the pool,
+  // in parallel; the routed events then go to their lanes in the phase's
+  // time order, so each member's events still apply in time order.
   auto run_phase = std::make_shared<std::function<void(size_t)>>();
   *run_phase = [this, who, run, run_phase](size_t p) {
     if (p == run->phases.size()) {
@@ -203,24 +209,53 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
       *run_phase = nullptr;  // break the self-reference cycle
       return;
     }
-    std::vector<std::pair<size_t, Routed>> routed;
-    for (size_t i : run->phases[p]) {
-      auto r = RouteBacklogEvent(who, run->events[i]);
-      if (r.ok()) {
-        routed.emplace_back(i, std::move(*r));
-      } else {
-        run->results[i] = r.status();
-      }
-    }
-    if (routed.empty()) {
+    const std::vector<size_t>& phase = run->phases[p];
+    if (phase.empty()) {
       (*run_phase)(p + 1);
       return;
     }
-    run->outstanding.store(routed.size());
-    for (auto& [i, r] : routed) {
-      lanes_.Post(r.ordering_key, [run, run_phase, p, i = i, apply = std::move(r.apply)] {
-        run->results[i] = apply(Durability::kBuffered);
-        if (run->outstanding.fetch_sub(1) == 1) (*run_phase)(p + 1);
+    auto routed = std::make_shared<std::vector<absl::StatusOr<Routed>>>(phase.size());
+    auto route = [this, who, run, routed, p](size_t begin, size_t end) {
+      const std::vector<size_t>& phase = run->phases[p];
+      for (size_t j = begin; j < end; ++j) (*routed)[j] = RouteBacklogEvent(who, run->events[phase[j]]);
+    };
+    // Once every event of the phase is routed: hands them to their lanes.
+    auto dispatch = [this, run, run_phase, routed, p] {
+      const std::vector<size_t>& phase = run->phases[p];
+      size_t valid = 0;
+      for (size_t j = 0; j < phase.size(); ++j) {
+        if ((*routed)[j].ok()) {
+          ++valid;
+        } else {
+          run->results[phase[j]] = (*routed)[j].status();
+        }
+      }
+      if (valid == 0) {
+        (*run_phase)(p + 1);
+        return;
+      }
+      run->outstanding.store(valid);
+      for (size_t j = 0; j < phase.size(); ++j) {
+        if (!(*routed)[j].ok()) continue;
+        Routed& r = *(*routed)[j];
+        lanes_.Post(r.ordering_key, [run, run_phase, p, i = phase[j], apply = std::move(r.apply)] {
+          run->results[i] = apply(Durability::kBuffered);
+          if (run->outstanding.fetch_sub(1) == 1) (*run_phase)(p + 1);
+        });
+      }
+    };
+    const size_t chunks = (phase.size() + kRouteChunk - 1) / kRouteChunk;
+    if (chunks == 1) {  // a short upload: no hand-off
+      route(0, phase.size());
+      dispatch();
+      return;
+    }
+    auto chunks_left = std::make_shared<std::atomic<size_t>>(chunks);
+    for (size_t c = 0; c < chunks; ++c) {
+      lanes_.PostUnordered([route, dispatch, chunks_left, c, n = phase.size()] {
+        route(c * kRouteChunk, std::min(n, (c + 1) * kRouteChunk));
+        // The last chunk to finish sees every other chunk's results.
+        if (chunks_left->fetch_sub(1, std::memory_order_acq_rel) == 1) dispatch();
       });
     }
   };

@@ -12,7 +12,9 @@
 // one is answered with its error, the rest go on). Valid events are applied in
 // three phases (sales, then returns, then voids), each ordered by event time,
 // with buffered commits; one WAL sync then makes them all durable before the
-// answers are given.
+// answers are given. A phase's events are routed (validated, their member
+// resolved) in parallel on the lane pool, not on the thread that received
+// the upload.
 #pragma once
 
 #include <functional>

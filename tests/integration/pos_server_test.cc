@@ -1,5 +1,8 @@
 // Integration tests: the real server in-process on 127.0.0.1:0 with RocksDB
 // in a temporary folder, called through a real gRPC channel.
+#include <algorithm>
+#include <map>
+#include <random>
 #include <thread>
 
 #include "services/loyalty/member_store.h"
@@ -167,6 +170,92 @@ TEST_F(PosServerTest, BacklogOutOfOrder) {
     EXPECT_EQ(again.results(i).outcome().SerializeAsString(), result.results(i).outcome().SerializeAsString());
   }
   EXPECT_EQ(Balance("m-1"), 10);
+}
+
+// A backlog larger than one routing chunk (its events are routed in
+// parallel on the lane pool): every event is answered in stream order, bad
+// ones with their error, and each member's events still apply in event-time
+// order, sales before returns, however the upload was shuffled.
+TEST_F(PosServerTest, LargeShuffledBacklogKeepsEachMembersTimeOrder) {
+  constexpr int kSales = 1000;
+  constexpr int kReturns = 300;
+  std::vector<v1::BacklogEvent> events;
+  std::vector<bool> valid;
+  std::map<std::string, int64_t> expected_points;
+  for (int i = 0; i < kSales; ++i) {
+    const std::string member = i % 3 == 0 ? "m-2" : "m-1";
+    v1::BacklogEvent e;
+    *e.mutable_sale() = MakeSale("s-" + std::to_string(i), member, {{1, 200}}, kNow - 20000 + 10 * i);
+    const bool ok = i % 97 != 5;
+    if (!ok) e.mutable_sale()->mutable_lines(0)->set_quantity(0);
+    if (ok) expected_points[member] += 2;
+    events.push_back(e);
+    valid.push_back(ok);
+  }
+  for (int i = 0; i < kReturns; ++i) {
+    if (!valid[i]) continue;
+    v1::BacklogEvent e;
+    *e.mutable_return_() = MakeReturn("r-" + std::to_string(i), Ref("s-" + std::to_string(i)), {{0, 1}},
+                                      kNow - 20000 + 10 * i + 5);
+    expected_points[i % 3 == 0 ? "m-2" : "m-1"] -= 2;
+    events.push_back(e);
+    valid.push_back(true);
+  }
+  std::vector<size_t> order(events.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937 shuffle(42);
+  std::shuffle(order.begin(), order.end(), shuffle);
+
+  auto ctx = As(kTerminal1);
+  v1::BacklogResult result;
+  auto writer = pos_->UploadBacklog(ctx.get(), &result);
+  for (size_t i : order) ASSERT_TRUE(writer->Write(events[i]));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(result.results_size(), static_cast<int>(events.size()));
+  uint32_t expected_accepted = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const auto& r = result.results(static_cast<int>(k));
+    EXPECT_EQ(r.index(), k);
+    if (valid[order[k]]) {
+      ++expected_accepted;
+      EXPECT_EQ(r.code(), 0) << r.message();
+    } else {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      EXPECT_EQ(r.message(), "sale.lines[0].quantity: must be between 1 and 9999, got 0");
+    }
+  }
+  EXPECT_EQ(result.accepted(), expected_accepted);
+  EXPECT_EQ(result.rejected(), events.size() - expected_accepted);
+  EXPECT_EQ(Balance("m-1"), expected_points["m-1"]);
+  EXPECT_EQ(Balance("m-2"), expected_points["m-2"]);
+
+  // In the event log (sequence order), each member's sales are in time
+  // order, then its returns in time order.
+  std::map<std::string, int64_t> last_sale_at, last_return_at;
+  std::map<std::string, int> sales_seen, returns_seen;
+  auto it = server_->store().NewIterator(storage::Cf::kEvents);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    internal::EventRecord e;
+    ASSERT_TRUE(e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+    if (e.has_sale()) {
+      const int64_t at = e.sale().occurred_at().seconds();
+      EXPECT_EQ(returns_seen[e.member_id()], 0) << "a sale after a return of " << e.member_id();
+      EXPECT_GE(at, last_sale_at[e.member_id()]) << e.sale().ref().transaction_id();
+      last_sale_at[e.member_id()] = at;
+      ++sales_seen[e.member_id()];
+    } else if (e.has_return_()) {
+      const int64_t at = e.return_().occurred_at().seconds();
+      EXPECT_GE(at, last_return_at[e.member_id()]) << e.return_().ref().transaction_id();
+      last_return_at[e.member_id()] = at;
+      ++returns_seen[e.member_id()];
+    }
+  }
+  EXPECT_EQ(sales_seen["m-1"] + sales_seen["m-2"], static_cast<int>(expected_accepted) - returns_seen["m-1"] -
+                                                       returns_seen["m-2"]);
+  EXPECT_GT(returns_seen["m-1"], 0);
+  EXPECT_GT(returns_seen["m-2"], 0);
 }
 
 // Every authentication and authorisation rule, through the real transport.
