@@ -101,6 +101,10 @@ RSS_LOADED=$(rss_kib "$LOYALTYD_PID")
 RSS_PEAK=$(awk '/^VmHWM:/ {print $2}' "/proc/$LOYALTYD_PID/status")
 du -sb "$WORK/data" | cut -f1 >"$OUT/disk-bytes.txt"
 du -sh "$WORK/data" >"$OUT/disk.txt"
+# Of it: table files and write-ahead logs (kept until every column family
+# with data in them has flushed).
+find "$WORK/data" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { printf "%d\n", s }' >"$OUT/disk-sst-bytes.txt"
+find "$WORK/data" -name '*.log' -printf '%s\n' | awk '{ s += $1 } END { printf "%d\n", s }' >"$OUT/disk-wal-bytes.txt"
 log "loaded in $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.0f", b-a}') s; data $(cut -f1 "$OUT/disk.txt"); RSS $((RSS_LOADED / 1024)) MiB (peak $((RSS_PEAK / 1024)) MiB)"
 
 # The load leaves compactions to finish; they compete with whatever runs
@@ -172,7 +176,7 @@ ENROLL=$(grep '^enrolled' "$OUT/loadgen-load.txt" || true)
   echo "backlog ingest (events/s, durable): $(field "$OUT/loadgen-load.txt" backlog-event items_per_s) over $(field "$OUT/loadgen-load.txt" backlog-event window_s) s, $(field "$OUT/loadgen-load.txt" backlog-event ok) events accepted, errors $(field "$OUT/loadgen-load.txt" backlog-event errors)"
   echo "backlog rate per 10 minutes:        $(awk '/^progress:/ { n++; v[n] = $2 } END { p = 0; for (i = 20; i <= n; i += 20) { printf "%.0f ", (v[i] - p) / 600; p = v[i] } }' "$OUT/loadgen-load.txt")(events/s; loadgen prints progress every 30 s)"
   echo "loyaltyd CPU while loading:         $(field "$OUT/loadgen-load.txt" backlog-event server_cores) cores"
-  echo "disk use after loading:             $(cut -f1 "$OUT/disk.txt") ($(cat "$OUT/disk-bytes.txt") bytes)"
+  echo "disk use after loading:             $(cut -f1 "$OUT/disk.txt") ($(cat "$OUT/disk-bytes.txt") bytes; table files $(cat "$OUT/disk-sst-bytes.txt"), write-ahead logs $(cat "$OUT/disk-wal-bytes.txt"))"
   echo "compactions after loading:          idle after $SETTLE_S s, $SETTLE_CPU_S CPU-seconds"
   echo "RocksDB background work during the load, per column family (compactions.txt):"
   sed "s/^/    /" "$OUT/compactions.txt"
