@@ -164,14 +164,16 @@ cpu_us_per_op() { awk -v c="$1" -v r="${2:-0}" -v t="$DURATION" 'BEGIN { if (r >
 
 # ------------------------------------------------------------ 4. db_bench
 # WAL bytes per recorded sale or return: every event writes exactly one
-# idempotency record (column family 2 in the WAL dump); group commit merges
-# concurrent batches into one WAL record, so count events, not records.
+# event record (column family 1, "events", in the WAL dump; a return also
+# rewrites its sale's idempotency record, so those are not one per event);
+# group commit merges concurrent batches into one WAL record, so count
+# events, not records.
 EVENTS=0
 BYTES=0
 for f in "$WORK"/wal-copy/*.log; do
   [[ -s "$f" ]] || continue
   read -r e b < <(ldb dump_wal --walfile="$f" 2>/dev/null |
-    awk -F, 'NR > 1 { n = gsub(/PUT\(2\)/, "&"); if (n > 0) { e += n; b += $3 } } END { print e + 0, b + 0 }')
+    awk -F, 'NR > 1 { n = gsub(/PUT\(1\)/, "&"); if (n > 0) { e += n; b += $3 } } END { print e + 0, b + 0 }')
   EVENTS=$((EVENTS + e))
   BYTES=$((BYTES + b))
 done
