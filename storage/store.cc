@@ -158,11 +158,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.memtable_budget_bytes;
   // A write-ahead log file is kept until every column family with data in it
-  // has flushed, so a family written rarely (identifiers after enrolment,
-  // counters) holds every log since its last write: by default up to four
-  // times all memtables' capacity, about 4.5 GB here. Past this bound RocksDB
-  // flushes the families that hold the oldest log: disk use and the replay
-  // after a crash stay bounded.
+  // has flushed, so a family written rarely holds every log since its last
+  // write: by default up to four times all memtables' capacity, about 4.5 GB
+  // here (2.83 GB of a 3.77 GB data folder after a medium load,
+  // docs/BENCHMARKS.md). Past this bound RocksDB flushes the families that
+  // hold the oldest log: disk use and the replay after a crash stay bounded.
   db_options.max_total_wal_size = 2 * options.memtable_budget_bytes;
   db_options.keep_log_file_num = 5;
   // Writes append to RocksDB's WAL buffer; the WAL-sync thread writes and
