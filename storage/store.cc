@@ -186,10 +186,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   // sorts right after its terminal's previous ones: with a hint per terminal
   // the insert starts there (see InsertHintPrefixLength). (CF sales is only
   // read and emptied now: a sale's state is in its transaction record.)
-  for (Cf cf : {Cf::kTxn}) {
-    descriptors[static_cast<int>(cf)].options.memtable_insert_with_hint_prefix_extractor =
-        std::make_shared<InsertHintPrefix>(cf);
-  }
+  descriptors[static_cast<int>(Cf::kTxn)].options.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<InsertHintPrefix>(Cf::kTxn);
   // Every event rewrites its member's record, so the members family stays
   // small (one live record per member) but takes the most bytes of all. With
   // the defaults RocksDB merged every 4 flushed files into the whole of L1

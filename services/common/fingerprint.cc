@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "absl/strings/escaping.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -35,17 +36,7 @@ std::string Sha256Of(std::initializer_list<std::string_view> parts) {
 
 std::string Sha256(std::string_view data) { return Sha256Of({data}); }
 
-std::string Sha256Hex(std::string_view data) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string raw = Sha256(data);
-  std::string hex;
-  hex.reserve(raw.size() * 2);
-  for (unsigned char c : raw) {
-    hex.push_back(kHex[c >> 4]);
-    hex.push_back(kHex[c & 0xf]);
-  }
-  return hex;
-}
+std::string Sha256Hex(std::string_view data) { return absl::BytesToHexString(Sha256(data)); }
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
   std::string bytes;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/pos.pb.h"
 #include "storage/store.h"
@@ -19,15 +20,7 @@
 namespace loyalty {
 namespace {
 
-std::string Hex(const std::string& raw) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
-  return out;
-}
+std::string Hex(const std::string& raw) { return absl::BytesToHexString(raw); }
 
 TEST(FingerprintTest, Sha256KnownVectors) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
