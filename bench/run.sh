@@ -147,6 +147,9 @@ loadgen_run member-read-closed --scenario member-read --mode closed --concurrenc
 loadgen_run health-closed --scenario health --mode closed --concurrency 32 --skip-enroll
 loadgen_run health-open-5000 --scenario health --mode open --rate 5000 --skip-enroll
 loadgen_run health-open-10000 --scenario health --mode open --rate 10000 --skip-enroll
+# The same for the backlog: streams as above of empty events, each rejected
+# without routing or storage: the transport's cost per streamed event.
+loadgen_run backlog-empty --scenario backlog-empty --mode closed --concurrency 4 --backlog-min 1000 --backlog-max "$BACKLOG_MAX" --skip-enroll
 loadgen_run checkout --scenario checkout --mode closed --concurrency "$CONCURRENCY" --skip-enroll
 bench_stop_loyaltyd
 du -sh "$WORK/loyaltyd-data" >"$OUT/loyaltyd-data-size.txt" 2>&1 || true
@@ -310,6 +313,9 @@ HEALTH_10K_OPS=$(field health-open-10000 HealthCheck ops_per_s)
 HEALTH_10K_ERR=$(field health-open-10000 HealthCheck errors)
 HEALTH_10K_P50=$(field health-open-10000 HealthCheck p50_us)
 HEALTH_10K_P99=$(field health-open-10000 HealthCheck p99_us)
+BACKLOG_EMPTY=$(field backlog-empty empty-backlog-event items_per_s)
+BACKLOG_EMPTY_LG=$(field backlog-empty empty-backlog-event loadgen_cores)
+BACKLOG_EMPTY_SRV=$(field backlog-empty empty-backlog-event server_cores)
 CHECKOUT=$(field checkout checkout ops_per_s)
 CHECKOUT_P99=$(field checkout checkout p99_us)
 R_DB=$(ratio "$INGEST" "$DB_BENCH_OPS")
@@ -334,7 +340,8 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
     "checkout (EvaluateBasket + RecordSale) closed c=$CONCURRENCY" "${CHECKOUT:-?}/s, p99 $(ms "$CHECKOUT_P99") ms" \
     "baseline: empty gRPC call (health check) closed c=32" "${HEALTH:-?}/s (loyaltyd ${HEALTH_SRV:-?} cores, loadgen ${HEALTH_LG:-?} cores)" \
     "baseline: empty gRPC call open 5000/s: achieved/s, p50, p99" "${HEALTH_5K_OPS:-?}/s, p50 $(ms "$HEALTH_5K_P50") ms, p99 $(ms "$HEALTH_5K_P99") ms, errors ${HEALTH_5K_ERR:-?}" \
-    "baseline: empty gRPC call open 10000/s: achieved/s, p50, p99" "${HEALTH_10K_OPS:-?}/s, p50 $(ms "$HEALTH_10K_P50") ms, p99 $(ms "$HEALTH_10K_P99") ms, errors ${HEALTH_10K_ERR:-?}"
+    "baseline: empty gRPC call open 10000/s: achieved/s, p50, p99" "${HEALTH_10K_OPS:-?}/s, p50 $(ms "$HEALTH_10K_P50") ms, p99 $(ms "$HEALTH_10K_P99") ms, errors ${HEALTH_10K_ERR:-?}" \
+    "baseline: empty backlog events (4 streams) events/s" "${BACKLOG_EMPTY:-?}/s (loyaltyd ${BACKLOG_EMPTY_SRV:-?} cores, loadgen ${BACKLOG_EMPTY_LG:-?} cores)"
   echo
   echo "targets (2 cores, generator on the same machine):"
   printf '  %-48s %-8s %s\n' \

@@ -64,6 +64,7 @@ run sale RecordSale --scenario sale --concurrency 4
 run backlog UploadBacklog --scenario backlog --concurrency 2 --backlog-min 200 --backlog-max 500 --skip-enroll
 run evaluate EvaluateBasket --scenario evaluate --concurrency 4 --skip-enroll
 run member-read GetMember --scenario member-read --concurrency 4 --skip-enroll
+run backlog-empty UploadBacklog --scenario backlog-empty --concurrency 2 --backlog-min 200 --backlog-max 500 --skip-enroll
 run checkout checkout --scenario checkout --concurrency 4 --skip-enroll
 run open-sale RecordSale --scenario sale --mode open --rate 200 --skip-enroll
 
