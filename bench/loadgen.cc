@@ -475,8 +475,10 @@ class BacklogStream : public grpc::ClientWriteReactor<v1::BacklogEvent> {
 
  private:
   // Every event but the last with gRPC's buffer hint, as a terminal
-  // uploading its backlog would: the transport may hold an event back and
-  // send several per frame instead of one write per event. Measured with
+  // uploading its backlog would: gRPC then buffers events until its
+  // per-stream write buffer fills or a write without the hint comes, and
+  // sends them in one write instead of a syscall per event (gRPC's C++
+  // performance notes). Measured with
   // --scenario backlog-empty: 78-106K empty events/s without the hint,
   // 237-257K/s with it (docs/BENCHMARKS.md). The last write flushes.
   void NextWrite() {
