@@ -100,7 +100,7 @@ void Usage() {
   --scenario S                  sale | backlog | evaluate | member-read | checkout
                                 | health (empty gRPC call: the baseline cost of one call)
                                 | backlog-empty (UploadBacklog streams of empty events, each
-                                  rejected unread: the baseline cost of one streamed event)
+                                  rejected unrouted: the baseline cost of one streamed event)
   --mode closed|open            closed loop (--concurrency) or open loop (--rate)
   --concurrency N               closed loop callers (default 16)
   --rate R                      open loop: calls (backlog: streams) started per second
