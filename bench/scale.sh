@@ -103,8 +103,10 @@ du -sb "$WORK/data" | cut -f1 >"$OUT/disk-bytes.txt"
 du -sh "$WORK/data" >"$OUT/disk.txt"
 # Of it: table files and write-ahead logs (kept until every column family
 # with data in them has flushed).
-find "$WORK/data" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }' >"$OUT/disk-sst-bytes.txt"
-find "$WORK/data" -name '*.log' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }' >"$OUT/disk-wal-bytes.txt"
+# Bytes of the files named PATTERN (%.0f: mawk's %d stops at 2^31-1).
+bytes_of() { find "$WORK/data" -name "$1" -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+bytes_of '*.sst' >"$OUT/disk-sst-bytes.txt"
+bytes_of '*.log' >"$OUT/disk-wal-bytes.txt"
 log "loaded in $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.0f", b-a}') s; data $(cut -f1 "$OUT/disk.txt"); RSS $((RSS_LOADED / 1024)) MiB (peak $((RSS_PEAK / 1024)) MiB)"
 
 # The load leaves compactions to finish; they compete with whatever runs

@@ -129,8 +129,7 @@ size_t InsertHintPrefixLength(Cf cf, std::string_view key) {
     return end <= key.size() ? end : 0;
   };
   switch (cf) {
-    case Cf::kTxn:
-    case Cf::kSales: {
+    case Cf::kTxn: {
       const size_t store_end = str8_end(0);
       return store_end == 0 ? 0 : str8_end(store_end);  // store and terminal
     }

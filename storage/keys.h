@@ -92,11 +92,11 @@ std::string ProgramVersionKey(uint64_t version);
 std::string AuditKey(uint64_t version);
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);
 
-// The store and terminal of a transaction or sale key, for RocksDB's
+// The store and terminal of a transaction key, for RocksDB's
 // memtable insert hints (storage/store.cc): a terminal's next transaction
 // usually sorts right after its last one, so the memtable keeps an insert
 // position per terminal instead of searching its whole skiplist. 0: no hint
-// (other families, malformed keys). Members and their ledgers get none: a
+// (other families, malformed keys; CF sales is only read and emptied now). Members and their ledgers get none: a
 // hint costs about 250 bytes of memtable per prefix, and with a million
 // members most prefixes are new in every memtable.
 size_t InsertHintPrefixLength(Cf cf, std::string_view key);

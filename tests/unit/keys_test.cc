@@ -65,15 +65,16 @@ TEST(KeysTest, IdentifierKindsDoNotCollide) {
   EXPECT_NE(IdentifierKey(IdentifierKind::kCard, "1234"), IdentifierKey(IdentifierKind::kPhone, "1234"));
 }
 
-// The memtable's insert-hint prefix of a transaction or sale key is its
-// store and terminal. Keys it cannot parse, and other families, get none (0).
+// The memtable's insert-hint prefix of a transaction key is its store and
+// terminal. Keys it cannot parse, and other families, get none (0); CF sales
+// is no longer written, so it gets none either.
 TEST(KeysTest, InsertHintPrefixIsTheTerminal) {
   const size_t terminal_prefix = TxnKey("store-1", "t-9", "a").size() - 2;  // without "\x01a"
   EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, TxnKey("store-1", "t-9", "abc")), terminal_prefix);
-  EXPECT_EQ(InsertHintPrefixLength(Cf::kSales, TxnKey("store-1", "t-9", "x")), terminal_prefix);
   EXPECT_NE(TxnKey("store-1", "t-9", "abc").substr(0, terminal_prefix),
             TxnKey("store-1", "t-90", "abc").substr(0, terminal_prefix));
 
+  EXPECT_EQ(InsertHintPrefixLength(Cf::kSales, TxnKey("store-1", "t-9", "x")), 0u);
   EXPECT_EQ(InsertHintPrefixLength(Cf::kEvents, EventKey(1)), 0u);
   EXPECT_EQ(InsertHintPrefixLength(Cf::kMembers, MemberKey("m-1")), 0u);
   EXPECT_EQ(InsertHintPrefixLength(Cf::kLedger, LedgerKey("m-1", 7)), 0u);
