@@ -23,7 +23,7 @@
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/counters.h"
 #include "services/loyalty/program_store.h"
-#include "services/pos/ingest.h"
+#include "services/loyalty/ingest.h"
 
 namespace loyalty::bench {
 namespace {
@@ -75,7 +75,7 @@ int Main(int argc, char** argv) {
   Members member_store(**store, (getenv("MEMBER_CACHE_MB") ? atoll(getenv("MEMBER_CACHE_MB")) : 256) << 20);
   Lanes lanes(1, 1);
   AdminOperations admin(**store, member_store, lanes, clock, *programs, counters.get());
-  pos::Ingest ingest(**store, member_store, *programs, *counters, clock);
+  Ingest ingest(**store, member_store, *programs, *counters, clock);
 
   WorkloadOptions wo;
   wo.members = members;

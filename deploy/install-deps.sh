@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing loyaltyd needs, from Debian 12
-# packages. Installs only what is missing; safe to run again.
+# Installs what building and running loyaltyd needs, from Debian 12 packages;
+# with --test also what the tests need (deploy/test.sh). Installs only what
+# is missing; safe to run again.
 set -euo pipefail
 
 PACKAGES=(
@@ -8,11 +9,21 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  librocksdb-dev libboost1.81-dev libabsl-dev libssl-dev
+  librocksdb-dev libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev
+  golang-github-grpc-ecosystem-grpc-gateway-dev   # google/api/annotations.proto (HTTP routes)
+  libcli11-dev              # loyaltyd's command-line flags
   libgoogle-perftools-dev   # tcmalloc, the server's allocator (LOYALTY_MALLOC in CMakeLists.txt)
-  # tests: GoogleTest, and Debian's Python gRPC for the end-to-end client
-  libgtest-dev libgmock-dev python3 python3-grpcio python3-protobuf
+  # GoogleTest: CMake's test targets are configured whenever it is found
+  libgtest-dev libgmock-dev
 )
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(
+    # Debian's Python gRPC for the end-to-end client
+    python3 python3-grpcio python3-protobuf
+    prometheus                # promtool checks the /metrics exposition
+    nodejs npm                # the OpenAPI document's independent validator (tests/js)
+  )
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

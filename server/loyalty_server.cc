@@ -45,15 +45,16 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
 
   s->members_ = std::make_unique<Members>(*s->store_, config.member_cache_mb() << 20);
   s->lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
-  s->ingest_ = std::make_unique<pos::Ingest>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock,
+  s->ingest_ = std::make_unique<Ingest>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock,
                                              &s->updates_);
   s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, *s->members_,
                                                      *s->programs_, *s->counters_, clock);
-  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock);
+  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock,
+                                                     *s->ingest_, *s->lanes_, s->updates_);
   s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->members_, *s->lanes_, clock, *s->programs_,
                                                    s->counters_.get(), &s->updates_);
   s->pos_service_ = std::make_unique<pos::PosGrpcService>(*s->pos_ops_, *s->authenticator_);
-  s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->pos_ops_, s->updates_, *s->authenticator_);
+  s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->authenticator_);
   s->admin_service_ = std::make_unique<AdminGrpcService>(*s->admin_ops_, *s->authenticator_);
 
   // Both must be enabled before the builder is created.

@@ -20,12 +20,12 @@
 #include "services/common/clock.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/admin_operations.h"
-#include "services/loyalty/loyalty_grpc_services.h"
+#include "edges/grpc/loyalty_grpc_services.h"
 #include "services/loyalty/member_operations.h"
 #include "services/loyalty/counters.h"
 #include "services/loyalty/program_store.h"
-#include "services/pos/ingest.h"
-#include "services/pos/pos_grpc_service.h"
+#include "services/loyalty/ingest.h"
+#include "edges/grpc/pos_grpc_service.h"
 #include "services/pos/pos_operations.h"
 #include "storage/store.h"
 
@@ -55,7 +55,7 @@ class LoyaltyServer {
   MemberUpdates updates_;
   std::unique_ptr<Members> members_;
   std::unique_ptr<Lanes> lanes_;
-  std::unique_ptr<pos::Ingest> ingest_;
+  std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<pos::PosOperations> pos_ops_;
   std::unique_ptr<MemberOperations> member_ops_;
   std::unique_ptr<AdminOperations> admin_ops_;

@@ -16,7 +16,7 @@
 #include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/replay.h"
-#include "services/pos/validation.h"
+#include "services/common/field_checks.h"
 #include "storage/keys.h"
 
 namespace loyalty {
@@ -37,17 +37,17 @@ absl::Status ParseScannedMember(const rocksdb::Iterator& it, internal::MemberRec
 }
 
 absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
-  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", r.member_id()));
-  if (r.display_name().size() > 128) return pos::FieldError("display_name", "must be at most 128 bytes");
-  if (!r.card_number().empty()) LOYALTY_RETURN_IF_ERROR(pos::ValidateCardNumber("card_number", r.card_number()));
-  if (!r.phone().empty()) LOYALTY_RETURN_IF_ERROR(pos::ValidatePhone("phone", r.phone()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
+  if (r.display_name().size() > 128) return FieldError("display_name", "must be at most 128 bytes");
+  if (!r.card_number().empty()) LOYALTY_RETURN_IF_ERROR(ValidateCardNumber("card_number", r.card_number()));
+  if (!r.phone().empty()) LOYALTY_RETURN_IF_ERROR(ValidatePhone("phone", r.phone()));
   if (!r.birthday().empty()) {
     const std::string& b = r.birthday();
     const bool shape = b.size() == 5 && b[2] == '-' && std::isdigit(b[0]) && std::isdigit(b[1]) &&
                        std::isdigit(b[3]) && std::isdigit(b[4]);
     const int month = shape ? (b[0] - '0') * 10 + (b[1] - '0') : 0;
     const int day = shape ? (b[3] - '0') * 10 + (b[4] - '0') : 0;
-    if (month < 1 || month > 12 || day < 1 || day > 31) return pos::FieldError("birthday", "must be MM-DD");
+    if (month < 1 || month > 12 || day < 1 || day > 31) return FieldError("birthday", "must be MM-DD");
   }
   return absl::OkStatus();
 }
@@ -68,7 +68,8 @@ absl::Status AdminOperations::CommitMember(storage::WriteSet& writes, Member mem
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
   const std::string member_id = member.record.member_id();
   members_.Committed(std::move(member));
-  if (updates_ != nullptr) updates_->Notify(member_id);
+  // Buffered: watchers hear of it once it is durable.
+  if (updates_ != nullptr) updates_->NotifyWhenDurable(store_, member_id);
   return absl::OkStatus();
 }
 
@@ -164,14 +165,14 @@ void AdminOperations::AdjustPoints(const auth::Principal& who, const v1::AdjustP
                                    std::function<void(absl::StatusOr<v1::AdjustPointsResponse>)> done) {
   absl::Status checked = [&]() -> absl::Status {
     LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-    LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
-    LOYALTY_RETURN_IF_ERROR(pos::ValidateId("request_id", request.request_id()));
+    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+    LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
     if (request.points() == 0 || request.points() > kMaxAdjustPoints || request.points() < -kMaxAdjustPoints) {
-      return pos::FieldError("points", loyalty::StrCat("must be non-zero and at most ", kMaxAdjustPoints,
+      return FieldError("points", loyalty::StrCat("must be non-zero and at most ", kMaxAdjustPoints,
                                                     " either way, got ", request.points()));
     }
-    if (request.reason().empty() || request.reason().size() > pos::kMaxReasonBytes) {
-      return pos::FieldError("reason", "is required, at most 256 bytes");
+    if (request.reason().empty() || request.reason().size() > kMaxReasonBytes) {
+      return FieldError("reason", "is required, at most 256 bytes");
     }
     return absl::OkStatus();
   }();
@@ -251,7 +252,7 @@ absl::StatusOr<v1::Program> AdminOperations::GetProgram(const auth::Principal& w
 absl::StatusOr<v1::Program> AdminOperations::UpdateProgram(const auth::Principal& who,
                                                            const v1::UpdateProgramRequest& request) {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  if (!request.has_program()) return pos::FieldError("program", "is required");
+  if (!request.has_program()) return FieldError("program", "is required");
   return programs_.Publish(request.program(), request.expected_version(), who.name);
 }
 
@@ -369,7 +370,7 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
 absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Principal& who,
                                                                const v1::UpdateProgramRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  if (!request.has_program()) return pos::FieldError("program", "is required");
+  if (!request.has_program()) return FieldError("program", "is required");
   LOYALTY_ASSIGN_OR_RETURN(engine::ProgramConfig proposed_config, ProgramStore::Check(request.program()));
   const ProgramPtr current = programs_.Current();
   proposed_config.version = current->version + 1;
@@ -500,10 +501,10 @@ absl::StatusOr<v1::CreateCheckpointResponse> AdminOperations::CreateCheckpoint(
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
   const std::string& dir = request.dir();
   if (dir.empty() || dir.size() > 4096 || dir[0] != '/') {
-    return pos::FieldError("dir", "must be an absolute path of at most 4096 bytes");
+    return FieldError("dir", "must be an absolute path of at most 4096 bytes");
   }
   std::error_code ec;
-  if (std::filesystem::exists(dir, ec)) return pos::FieldError("dir", "already exists");
+  if (std::filesystem::exists(dir, ec)) return FieldError("dir", "already exists");
   v1::CreateCheckpointResponse out;
   out.set_last_event_seq(store_.LastAllocatedEventSeq());
   LOYALTY_RETURN_IF_ERROR(store_.Checkpoint(dir));

@@ -1,6 +1,6 @@
 // services/loyalty/event_apply.h: applies a terminal event to in-memory
 // records with the engine. Pure: no storage, no clock, no gRPC. Live ingest
-// (services/pos/ingest.h) wraps it with reads, idempotency and one atomic
+// (services/loyalty/ingest.h) wraps it with reads, idempotency and one atomic
 // commit; replay (services/loyalty/replay.h) feeds it the stored event log to
 // rebuild state or to dry-run a proposed program.
 #pragma once

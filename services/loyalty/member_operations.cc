@@ -8,15 +8,16 @@
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
+#include "services/loyalty/durable_answer.h"
 #include "services/loyalty/member_store.h"
-#include "services/pos/validation.h"
+#include "services/common/field_checks.h"
 #include "storage/keys.h"
 
 namespace loyalty {
 
 absl::StatusOr<v1::MemberView> MemberOperations::GetMember(const auth::Principal& who,
                                                            const v1::GetMemberRequest& request) const {
-  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   return CurrentView(request.member_id());
 }
@@ -57,7 +58,7 @@ v1::MemberView ViewOf(const Member& member, const engine::ProgramConfig& program
 
 absl::StatusOr<v1::ListOffersResponse> MemberOperations::ListOffers(const auth::Principal& who,
                                                                    const v1::ListOffersRequest& request) const {
-  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
   const ProgramPtr program = programs_.Current();
@@ -80,7 +81,7 @@ absl::StatusOr<v1::ListOffersResponse> MemberOperations::ListOffers(const auth::
 
 absl::StatusOr<v1::ListRewardsResponse> MemberOperations::ListRewards(const auth::Principal& who,
                                                                      const v1::ListRewardsRequest& request) const {
-  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
   const ProgramPtr program = programs_.Current();
@@ -101,10 +102,10 @@ absl::StatusOr<v1::ListRewardsResponse> MemberOperations::ListRewards(const auth
 
 absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
     const auth::Principal& who, const v1::ListHistoryRequest& request) const {
-  LOYALTY_RETURN_IF_ERROR(pos::ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   if (request.page_size() > kMaxHistoryPageSize) {
-    return pos::FieldError("page_size", loyalty::StrCat("must be at most ", kMaxHistoryPageSize));
+    return FieldError("page_size", loyalty::StrCat("must be at most ", kMaxHistoryPageSize));
   }
   const uint32_t page_size = request.page_size() == 0 ? kDefaultHistoryPageSize : request.page_size();
   uint64_t below = UINT64_MAX;
@@ -112,7 +113,7 @@ absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
     const std::string& t = request.page_token();
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), below);
     if (ec != std::errc() || end != t.data() + t.size() || below == 0) {
-      return pos::FieldError("page_token", "is not a token from an earlier page");
+      return FieldError("page_token", "is not a token from an earlier page");
     }
   }
   // Make sure the member exists, so an unknown member is NOT_FOUND, not empty.
@@ -134,6 +135,66 @@ absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "list history");
   return out;
+}
+
+void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
+                           std::function<void(absl::StatusOr<v1::RedeemResponse>)> done) {
+  absl::Status checked = [&]() -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+    // The member in the app, or a terminal the member stands at (the code is
+    // then used in the sale being rung up), or an admin.
+    if (who.role != auth::Role::kTerminal) {
+      LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+    }
+    LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
+    return ValidateId("request_id", request.request_id());
+  }();
+  if (!checked.ok()) {
+    done(checked);
+    return;
+  }
+  lanes_.Run(request.member_id(), [this, request, done = std::move(done)]() mutable {
+    AnswerWhenDurable(store_, ingest_.ApplyRedeem(request, storage::Durability::kBuffered), std::move(done));
+  });
+}
+
+void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim,
+                                    std::function<void(absl::StatusOr<v1::ClaimReceiptResponse>)> done) {
+  absl::Status checked = [&]() -> absl::Status {
+    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", claim.member_id()));
+    LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, claim.member_id()));
+    LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("sale", claim.sale()));
+    if (claim.total_minor() < 0 || claim.total_minor() > kMaxSaleTotalMinor) {
+      return FieldError("total_minor", "is out of range");
+    }
+    return members_.Read(claim.member_id()).status();
+  }();
+  if (!checked.ok()) {
+    done(checked);
+    return;
+  }
+  lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
+    absl::StatusOr<v1::ClaimReceiptResponse> answer = [&]() -> absl::StatusOr<v1::ClaimReceiptResponse> {
+      LOYALTY_ASSIGN_OR_RETURN(Applied applied, ingest_.ApplyClaim(claim, storage::Durability::kBuffered));
+      v1::ClaimReceiptResponse out;
+      out.set_points_earned(applied.outcome.points_earned());
+      *out.mutable_balance() = applied.outcome.balance();
+      return out;
+    }();
+    AnswerWhenDurable(store_, std::move(answer), std::move(done));
+  });
+}
+
+absl::StatusOr<std::shared_ptr<MemberWatch>> MemberOperations::Watch(const auth::Principal& who,
+                                                                    const v1::WatchMemberRequest& request,
+                                                                    MemberWatch::Sink* sink) const {
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+  // An unknown member is NOT_FOUND before the stream starts.
+  LOYALTY_RETURN_IF_ERROR(members_.Read(request.member_id()).status());
+  auto watch = std::make_shared<MemberWatch>(*this, updates_, lanes_, request.member_id(), sink);
+  LOYALTY_RETURN_IF_ERROR(watch->Start());
+  return watch;
 }
 
 }  // namespace loyalty

@@ -1,15 +1,29 @@
-// services/loyalty/member_operations.h: what the mobile app may ask on behalf
-// of one member, independent of the transport. A member credential sees only
-// its own member; an admin sees all.
+// services/loyalty/member_operations.h: what the mobile app may ask and do on
+// behalf of one member, independent of the transport. Every edge (gRPC,
+// HTTP/JSON) authenticates the caller, then calls these; validation,
+// authorisation and limits live here. A member credential sees only its own
+// member; an admin sees all.
+//
+// Writes (Redeem, ClaimReceipt) run on the member's lane and answer through
+// `done` once durable, on the WAL-sync thread (it must be quick).
+//
+// Thread-safety: all methods are safe to call concurrently.
 #pragma once
+
+#include <functional>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/member.pb.h"
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
+#include "services/common/lanes.h"
 #include "services/loyalty/counters.h"
+#include "services/loyalty/ingest.h"
 #include "services/loyalty/member_store.h"
+#include "services/loyalty/member_updates.h"
+#include "services/loyalty/member_watch.h"
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
@@ -21,8 +35,15 @@ inline constexpr uint32_t kMaxHistoryPageSize = 500;
 class MemberOperations {
  public:
   MemberOperations(storage::Store& store, const Members& members, const ProgramStore& programs, Counters& counters,
-                   const Clock& clock)
-      : store_(store), members_(members), programs_(programs), counters_(counters), clock_(clock) {}
+                   const Clock& clock, Ingest& ingest, Lanes& lanes, MemberUpdates& updates)
+      : store_(store),
+        members_(members),
+        programs_(programs),
+        counters_(counters),
+        clock_(clock),
+        ingest_(ingest),
+        lanes_(lanes),
+        updates_(updates) {}
 
   absl::StatusOr<v1::MemberView> GetMember(const auth::Principal& who,
                                            const v1::GetMemberRequest& request) const;
@@ -39,12 +60,30 @@ class MemberOperations {
   absl::StatusOr<v1::ListHistoryResponse> ListHistory(const auth::Principal& who,
                                                       const v1::ListHistoryRequest& request) const;
 
+  // Spends points on a reward and returns a one-time code. Also open to a
+  // terminal, for a member redeeming at the till. Idempotent by request_id.
+  void Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
+              std::function<void(absl::StatusOr<v1::RedeemResponse>)> done);
+  // Claims an anonymous receipt for the member (on the member's lane).
+  void ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim,
+                    std::function<void(absl::StatusOr<v1::ClaimReceiptResponse>)> done);
+  // Opens a live watch of the member: `sink` gets the current view, then the
+  // latest view after every durable change (member_watch.h). Refused before
+  // anything is sent: INVALID_ARGUMENT, PERMISSION_DENIED, NOT_FOUND, or
+  // RESOURCE_EXHAUSTED past the watcher limits.
+  absl::StatusOr<std::shared_ptr<MemberWatch>> Watch(const auth::Principal& who,
+                                                     const v1::WatchMemberRequest& request,
+                                                     MemberWatch::Sink* sink) const;
+
  private:
   storage::Store& store_;
   const Members& members_;
   const ProgramStore& programs_;
   Counters& counters_;
   const Clock& clock_;
+  Ingest& ingest_;
+  Lanes& lanes_;
+  MemberUpdates& updates_;
 };
 
 // The member as they see it at `now`: balance, tier and progress, stage and

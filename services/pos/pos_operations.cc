@@ -7,8 +7,10 @@
 #include <mutex>
 
 #include "base/str_cat.h"
+#include "services/common/public_status.h"
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
+#include "services/loyalty/durable_answer.h"
 #include "services/loyalty/event_apply.h"
 #include "services/loyalty/member_operations.h"
 #include "services/loyalty/member_store.h"
@@ -98,26 +100,13 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteBacklogEvent(
   return FieldError("event", "one of sale, return or void is required");
 }
 
-template <class Result>
-void PosOperations::AnswerWhenDurable(Result result, std::function<void(Result)> done) {
-  // The answer may depend on commits not yet synced (this event's own, or
-  // the first answer of a retried one): it goes out after the next WAL sync.
-  store_.WhenDurable([result = std::move(result), done = std::move(done)](absl::Status synced) mutable {
-    if (synced.ok()) {
-      done(std::move(result));
-    } else {
-      done(std::move(synced));
-    }
-  });
-}
-
 void PosOperations::Dispatch(absl::StatusOr<Routed> routed, Done done) {
   if (!routed.ok()) {
     done(routed.status());
     return;
   }
   lanes_.Run(routed->ordering_key, [this, apply = std::move(routed->apply), done = std::move(done)]() mutable {
-    AnswerWhenDurable(apply(Durability::kBuffered), std::move(done));
+    AnswerWhenDurable(store_, apply(Durability::kBuffered), std::move(done));
   });
 }
 
@@ -143,7 +132,7 @@ struct BacklogRun {
   std::vector<v1::BacklogEvent> events;
   std::vector<absl::StatusOr<Applied>> results;
   std::vector<std::vector<size_t>> phases{3};  // event indices per phase, in time order
-  std::function<void(v1::BacklogResult)> done;
+  PosOperations::BacklogDone done;
   std::atomic<size_t> outstanding{0};
 };
 
@@ -152,8 +141,9 @@ v1::BacklogResult Summarise(const BacklogRun& run, const absl::Status& sync) {
   for (size_t i = 0; i < run.results.size(); ++i) {
     auto* r = out.add_results();
     r->set_index(static_cast<uint32_t>(i));
-    // If the final sync failed, nothing applied may be acknowledged.
-    const absl::Status& s = !run.results[i].ok() ? run.results[i].status() : sync;
+    // If the final sync failed, nothing applied may be acknowledged. A
+    // server fault is told as an incident number, as every edge tells it.
+    const absl::Status s = ForCaller(!run.results[i].ok() ? run.results[i].status() : sync);
     if (s.ok()) {
       *r->mutable_outcome() = run.results[i]->outcome;
       r->set_replayed(run.results[i]->replayed);
@@ -170,8 +160,13 @@ v1::BacklogResult Summarise(const BacklogRun& run, const absl::Status& sync) {
 }  // namespace
 
 void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
-                                  std::function<void(v1::BacklogResult)> done) {
-  assert(events.size() <= static_cast<size_t>(kMaxBacklogEvents));
+                                  BacklogDone done) {
+  if (events.size() > kMaxBacklogEvents) {
+    done(absl::ResourceExhaustedError(loyalty::StrCat(
+        "a backlog upload carries at most ", kMaxBacklogEvents,
+        " events; nothing was recorded, send it in smaller uploads")));
+    return;
+  }
   auto run = std::make_shared<BacklogRun>();
   run->events = std::move(events);
   run->done = std::move(done);
@@ -313,46 +308,6 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
   }
   for (const auto& id : basket.applied_offer_ids) out.add_applicable_offer_ids(id);
   return out;
-}
-
-void PosOperations::Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
-                           std::function<void(absl::StatusOr<v1::RedeemResponse>)> done) {
-  absl::Status checked = [&]() -> absl::Status {
-    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
-    // The member in the app, or a terminal the member stands at (the code is
-    // then used in the sale being rung up), or an admin.
-    if (who.role != auth::Role::kTerminal) {
-      LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
-    }
-    LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
-    return ValidateId("request_id", request.request_id());
-  }();
-  if (!checked.ok()) {
-    done(checked);
-    return;
-  }
-  lanes_.Run(request.member_id(), [this, request, done = std::move(done)]() mutable {
-    AnswerWhenDurable(ingest_.ApplyRedeem(request, Durability::kBuffered), std::move(done));
-  });
-}
-
-void PosOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done) {
-  absl::Status checked = [&]() -> absl::Status {
-    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", claim.member_id()));
-    LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, claim.member_id()));
-    LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("sale", claim.sale()));
-    if (claim.total_minor() < 0 || claim.total_minor() > kMaxSaleTotalMinor) {
-      return FieldError("total_minor", "is out of range");
-    }
-    return members_.Read(claim.member_id()).status();
-  }();
-  if (!checked.ok()) {
-    done(checked);
-    return;
-  }
-  lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
-    AnswerWhenDurable(ingest_.ApplyClaim(claim, Durability::kBuffered), std::move(done));
-  });
 }
 
 absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(

@@ -1,6 +1,6 @@
 // services/pos/pos_operations.h: the terminal operations, independent of the
-// transport. The gRPC service (and later the HTTP/JSON gateway) authenticate
-// the caller, then call these.
+// transport. Every edge (gRPC, HTTP/JSON) authenticates the caller, then
+// calls these; every rule (validation, authorisation, limits) lives here.
 //
 // Each event goes: authorise -> validate -> resolve member -> onto the
 // member's lane -> Ingest::Apply* (buffered commit) -> done callback once the
@@ -25,7 +25,7 @@
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
 #include "services/common/lanes.h"
-#include "services/pos/ingest.h"
+#include "services/loyalty/ingest.h"
 
 namespace loyalty::pos {
 
@@ -39,18 +39,15 @@ class PosOperations {
   void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
   void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
   void VoidSale(const auth::Principal& who, const v1::Void& v, Done done);
-  // `events` has at most kMaxBacklogEvents (the transport enforces it).
-  void UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
-                     std::function<void(v1::BacklogResult)> done);
+  // Refuses an upload of more than kMaxBacklogEvents with
+  // RESOURCE_EXHAUSTED (nothing applied); an edge that reads a stream may
+  // stop reading after kMaxBacklogEvents + 1 events and pass them on.
+  using BacklogDone = std::function<void(absl::StatusOr<v1::BacklogResult>)>;
+  void UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events, BacklogDone done);
   // Before payment: what the basket gets. Read-only; the same engine code as
   // RecordSale, so recording then gives the same discounts and points.
   absl::StatusOr<v1::BasketEvaluation> EvaluateBasket(const auth::Principal& who,
                                                       const v1::EvaluateBasketRequest& request);
-  // For the member app: spends points on a reward, returns a one-time code.
-  void Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
-              std::function<void(absl::StatusOr<v1::RedeemResponse>)> done);
-  // For the member app: claims an anonymous receipt (on the member's lane).
-  void ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim, Done done);
   absl::StatusOr<v1::MemberSummary> LookupMember(const auth::Principal& who,
                                                  const v1::LookupMemberRequest& request);
 
@@ -68,10 +65,6 @@ class PosOperations {
   absl::StatusOr<Routed> RouteVoid(const auth::Principal& who, const v1::Void& v);
   absl::StatusOr<Routed> RouteBacklogEvent(const auth::Principal& who, const v1::BacklogEvent& e);
   void Dispatch(absl::StatusOr<Routed> routed, Done done);
-  // Calls `done(result)` once the WAL is synced past everything `result`
-  // depends on (or with the sync's error).
-  template <class Result>
-  void AnswerWhenDurable(Result result, std::function<void(Result)> done);
 
   Ingest& ingest_;
   Lanes& lanes_;

@@ -1,6 +1,6 @@
 // Tests of Ingest against a real RocksDB in a temporary folder: idempotency
 // decisions, earning, line-level returns, voids, and the ledger invariant.
-#include "services/pos/ingest.h"
+#include "services/loyalty/ingest.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/codec.h"
 #include "services/loyalty/member_store.h"
-#include "services/pos/ingest.h"
+#include "services/loyalty/ingest.h"
 #include "storage/keys.h"
 #include "tests/support/events.h"
 #include "tests/support/legacy_records.h"
@@ -53,7 +53,7 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
     programs_ = std::move(*ProgramStore::Open(*store_, BusyProgram(), clock_));
     counters_ = std::move(*Counters::Load(*store_));
     members_ = std::make_unique<Members>(*store_, 1 << 20);
-    ingest_ = std::make_unique<pos::Ingest>(*store_, *members_, *programs_, *counters_, clock_);
+    ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock_);
     lanes_ = std::make_unique<Lanes>(2, 8);
     admin_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock_, *programs_);
     for (int i = 0; i < kMembers; ++i) {
@@ -71,7 +71,7 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
   std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<Members> members_;
-  std::unique_ptr<pos::Ingest> ingest_;
+  std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<Lanes> lanes_;
   std::unique_ptr<AdminOperations> admin_;
 };
@@ -81,7 +81,7 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
   const char* categories[] = {"coffee", "bakery", "tobacco", "dairy"};
   std::vector<v1::Sale> sales;
-  std::vector<std::function<absl::StatusOr<pos::Applied>()>> done_events;  // for retries
+  std::vector<std::function<absl::StatusOr<Applied>()>> done_events;  // for retries
   int accepted = 0;
 
   for (int step = 0; step < 250; ++step) {

@@ -1,4 +1,4 @@
-// services/loyalty/loyalty_grpc_services.h: MemberService and AdminService
+// edges/grpc/loyalty_grpc_services.h: MemberService and AdminService
 // over gRPC (callback API). Authenticate, call the operations, map errors.
 #pragma once
 
@@ -7,16 +7,13 @@
 #include "services/auth/auth.h"
 #include "services/loyalty/admin_operations.h"
 #include "services/loyalty/member_operations.h"
-#include "services/loyalty/member_updates.h"
-#include "services/pos/pos_operations.h"
 
 namespace loyalty {
 
 class MemberGrpcService final : public v1::MemberService::CallbackService {
  public:
-  MemberGrpcService(const MemberOperations& ops, pos::PosOperations& pos_ops, MemberUpdates& updates,
-                    const auth::Authenticator& authenticator)
-      : ops_(ops), pos_ops_(pos_ops), updates_(updates), authenticator_(authenticator) {}
+  MemberGrpcService(MemberOperations& ops, const auth::Authenticator& authenticator)
+      : ops_(ops), authenticator_(authenticator) {}
 
   grpc::ServerUnaryReactor* GetMember(grpc::CallbackServerContext* context,
                                       const v1::GetMemberRequest* request,
@@ -40,9 +37,7 @@ class MemberGrpcService final : public v1::MemberService::CallbackService {
                                                         const v1::WatchMemberRequest* request) override;
 
  private:
-  const MemberOperations& ops_;
-  pos::PosOperations& pos_ops_;
-  MemberUpdates& updates_;
+  MemberOperations& ops_;
   const auth::Authenticator& authenticator_;
 };
 

@@ -1,4 +1,4 @@
-// services/pos/pos_grpc_service.h: PosService over gRPC (callback API).
+// edges/grpc/pos_grpc_service.h: PosService over gRPC (callback API).
 // Authenticates each call and hands it to PosOperations; no logic of its own.
 #pragma once
 

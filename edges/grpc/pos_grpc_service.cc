@@ -1,7 +1,7 @@
-#include "services/pos/pos_grpc_service.h"
+#include "edges/grpc/pos_grpc_service.h"
 
 #include "base/str_cat.h"
-#include "services/common/grpc_glue.h"
+#include "edges/grpc/grpc_glue.h"
 #include "services/pos/validation.h"
 
 namespace loyalty::pos {
@@ -95,17 +95,17 @@ class BacklogReactor final : public grpc::ServerReadReactor<v1::BacklogEvent> {
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // The client closed its side: apply everything.
-      ops_.UploadBacklog(*who_, std::move(events_), [this](v1::BacklogResult result) {
-        *response_ = std::move(result);
+    // The client closed its side, or the stream holds one event more than
+    // an upload may carry (the operation refuses it): hand it on.
+    if (!ok || events_.size() > kMaxBacklogEvents) {
+      ops_.UploadBacklog(*who_, std::move(events_), [this](absl::StatusOr<v1::BacklogResult> result) {
+        if (!result.ok()) {
+          Finish(ToGrpcStatus(result.status()));
+          return;
+        }
+        *response_ = std::move(*result);
         Finish(grpc::Status::OK);
       });
-      return;
-    }
-    if (events_.size() == static_cast<size_t>(kMaxBacklogEvents)) {
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          loyalty::StrCat("a backlog stream carries at most ", kMaxBacklogEvents,
-                                       " events; nothing was recorded, send it in smaller streams")));
       return;
     }
     events_.push_back(std::move(incoming_));

@@ -1,4 +1,4 @@
-// services/pos/ingest.h: applies one terminal event to storage, exactly once.
+// services/loyalty/ingest.h: applies one terminal event to storage, exactly once.
 //
 // For each event, in one atomic WriteSet: the event log record, the
 // idempotency record (for a sale, with the sale's state in it), the member's
@@ -33,7 +33,7 @@
 #include "services/loyalty/program_store.h"
 #include "storage/store.h"
 
-namespace loyalty::pos {
+namespace loyalty {
 
 struct Applied {
   v1::EventOutcome outcome;
@@ -127,4 +127,4 @@ class Ingest {
   KeyLocks sale_locks_;
 };
 
-}  // namespace loyalty::pos
+}  // namespace loyalty

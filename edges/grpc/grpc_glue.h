@@ -1,4 +1,4 @@
-// services/common/grpc_glue.h: the few things every gRPC adapter needs:
+// edges/grpc/grpc_glue.h: the few things every gRPC adapter needs:
 // absl::Status -> grpc::Status, and the caller's principal from metadata.
 #pragma once
 
@@ -10,8 +10,8 @@
 
 namespace loyalty {
 
-// Same numeric codes (both follow google.rpc.Code); the message is the
-// caller-facing text (field and reason).
+// Same numeric codes (both follow google.rpc.Code); the message is what the
+// caller may be told (services/common/public_status.h).
 grpc::Status ToGrpcStatus(const absl::Status& s);
 
 // Authenticates the `authorization` metadata of the call.

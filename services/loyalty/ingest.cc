@@ -1,4 +1,4 @@
-#include "services/pos/ingest.h"
+#include "services/loyalty/ingest.h"
 
 #include <algorithm>
 #include <cassert>
@@ -12,7 +12,7 @@
 #include "services/loyalty/event_apply.h"
 #include "storage/keys.h"
 
-namespace loyalty::pos {
+namespace loyalty {
 
 using storage::Cf;
 using storage::Durability;
@@ -33,7 +33,14 @@ absl::Status Ingest::CommitMember(storage::WriteSet& writes, Durability durabili
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
   const std::string member_id = member.record.member_id();
   members_.Committed(std::move(member));
-  if (updates_ != nullptr) updates_->Notify(member_id);
+  // Watchers hear of the change once it is durable, never before.
+  if (updates_ != nullptr) {
+    if (durability == Durability::kSynced) {
+      updates_->Notify(member_id);
+    } else {
+      updates_->NotifyWhenDurable(store_, member_id);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -473,4 +480,4 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   return response;
 }
 
-}  // namespace loyalty::pos
+}  // namespace loyalty

@@ -1,9 +1,8 @@
-#include "services/loyalty/loyalty_grpc_services.h"
+#include "edges/grpc/loyalty_grpc_services.h"
 
 #include <mutex>
 
-#include "services/common/grpc_glue.h"
-#include "services/pos/validation.h"
+#include "edges/grpc/grpc_glue.h"
 
 namespace loyalty {
 namespace {
@@ -61,7 +60,7 @@ grpc::ServerUnaryReactor* MemberGrpcService::Redeem(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(who.status()));
     return reactor;
   }
-  pos_ops_.Redeem(*who, *request, [reactor, response](absl::StatusOr<v1::RedeemResponse> r) {
+  ops_.Redeem(*who, *request, [reactor, response](absl::StatusOr<v1::RedeemResponse> r) {
     FinishUnary(reactor, response, std::move(r));
   });
   return reactor;
@@ -76,109 +75,78 @@ grpc::ServerUnaryReactor* MemberGrpcService::ClaimReceipt(grpc::CallbackServerCo
     reactor->Finish(ToGrpcStatus(who.status()));
     return reactor;
   }
-  pos_ops_.ClaimReceipt(*who, *request, [reactor, response](absl::StatusOr<pos::Applied> applied) {
-    if (!applied.ok()) {
-      reactor->Finish(ToGrpcStatus(applied.status()));
-      return;
-    }
-    response->set_points_earned(applied->outcome.points_earned());
-    *response->mutable_balance() = applied->outcome.balance();
-    reactor->Finish(grpc::Status::OK);
+  ops_.ClaimReceipt(*who, *request, [reactor, response](absl::StatusOr<v1::ClaimReceiptResponse> r) {
+    FinishUnary(reactor, response, std::move(r));
   });
   return reactor;
 }
 
 namespace {
 
-// One live WatchMember stream: at most one write in flight; a change while a
-// write is in flight is sent (as the latest view) when that write is done.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView> {
+// One live WatchMember stream: writes what the member's watch hands it (one
+// view at a time; MemberWatch coalesces changes meanwhile).
+class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView>, public MemberWatch::Sink {
  public:
-  WatchReactor(const MemberOperations& ops, MemberUpdates& updates, std::string member_id)
-      : ops_(ops), updates_(updates), member_id_(std::move(member_id)) {}
-
-  void Start() {
-    auto subscription = updates_.Subscribe(member_id_, [this] { Changed(); });
-    if (!subscription.ok()) {
-      FinishOnce(ToGrpcStatus(subscription.status()));
+  // Refused watches finish at once with their status.
+  WatchReactor(MemberOperations& ops, absl::StatusOr<auth::Principal> who, const v1::WatchMemberRequest& request) {
+    if (!who.ok()) {
+      Finish(ToGrpcStatus(who.status()));
       return;
     }
-    subscription_ = *subscription;
-    Changed();  // the current view first
+    std::lock_guard<std::mutex> lock(mu_);  // the watch may call us before it is stored
+    auto watch = ops.Watch(*who, request, this);
+    if (!watch.ok()) {
+      Finish(ToGrpcStatus(watch.status()));
+      return;
+    }
+    watch_ = std::move(*watch);
   }
+
+  void Send(v1::MemberView view) override {
+    view_ = std::move(view);
+    StartWrite(&view_);
+  }
+  void End(absl::Status status) override { FinishOnce(ToGrpcStatus(status)); }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
     if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
       return;
     }
-    if (dirty_) WriteLatestLocked();
+    std::lock_guard<std::mutex> lock(mu_);
+    watch_->Sent();
   }
-
   void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
-
   void OnDone() override {
-    if (subscription_ != 0) updates_.Unsubscribe(member_id_, subscription_);
+    std::shared_ptr<MemberWatch> watch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watch = watch_;
+    }
+    if (watch) watch->Close();  // after it, the watch never calls us again
     delete this;
   }
 
  private:
-  void Changed() {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirty_ = true;
-    if (!writing_) WriteLatestLocked();
-  }
-
-  void WriteLatestLocked() {
-    if (finished_) return;
-    dirty_ = false;
-    auto view = ops_.CurrentView(member_id_);
-    if (!view.ok()) {
-      FinishLocked(ToGrpcStatus(view.status()));
-      return;
-    }
-    view_ = std::move(*view);
-    writing_ = true;
-    StartWrite(&view_);
-  }
-
   void FinishOnce(const grpc::Status& status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    FinishLocked(status);
-  }
-  void FinishLocked(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(finish_mu_);
     if (finished_) return;
     finished_ = true;
     Finish(status);
   }
 
-  const MemberOperations& ops_;
-  MemberUpdates& updates_;
-  const std::string member_id_;
-  uint64_t subscription_ = 0;
-  std::mutex mu_;
-  bool writing_ = false;
-  bool dirty_ = false;
+  std::mutex mu_;  // watch_
+  std::shared_ptr<MemberWatch> watch_;
+  v1::MemberView view_;  // the view being written
+  std::mutex finish_mu_;
   bool finished_ = false;
-  v1::MemberView view_;
 };
 
 }  // namespace
 
 grpc::ServerWriteReactor<v1::MemberView>* MemberGrpcService::WatchMember(
     grpc::CallbackServerContext* context, const v1::WatchMemberRequest* request) {
-  auto* reactor = new WatchReactor(ops_, updates_, request->member_id());
-  auto who = CallerOf(context, authenticator_);
-  absl::Status allowed = who.ok() ? pos::ValidateId("member_id", request->member_id()) : who.status();
-  if (allowed.ok()) allowed = auth::RequireMemberAccess(*who, request->member_id());
-  if (!allowed.ok()) {
-    reactor->Finish(ToGrpcStatus(allowed));
-    return reactor;
-  }
-  reactor->Start();
-  return reactor;
+  return new WatchReactor(ops_, CallerOf(context, authenticator_), *request);
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::EnrollMember(grpc::CallbackServerContext* context,

@@ -1,0 +1,60 @@
+// edges/http/openapi.h: the HTTP API's OpenAPI 3.0.3 document, generated from
+// the gRPC services' descriptors and their google.api.http annotations, so the
+// protos stay the one source of truth for routes and bodies.
+//
+// Usage (once, at server start; serve the text as /openapi.json):
+//   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+//   std::string doc = loyalty::http::OpenApiDocument(
+//       {pool->FindServiceByName("loyalty.v1.PosService"), ...},
+//       {.title = "loyalty", .version = "1", .description = "..."});
+//
+// What it describes, i.e. how the HTTP edge maps a request:
+//  - one operation per google.api.http binding (additional_bindings too);
+//    methods without an annotation are not on HTTP and are left out;
+//  - `{field}` path segments are required path parameters bound to that
+//    (possibly dotted) field of the request; `body: "*"` is the request
+//    message less those fields, `body: "field"` that field; fields bound to
+//    neither are query parameters (scalars, enums by value name, repeated
+//    scalars repeated, nested messages as dotted names);
+//  - bodies and answers in protobuf's proto3 JSON mapping with the original
+//    (snake_case) field names and every field printed: 64-bit integers are
+//    strings, enums their value names, Timestamp RFC 3339, bytes base64;
+//    every message is a components/schemas entry named by its full name;
+//  - client streaming: a JSON array of the messages or NDJSON; server
+//    streaming: Server-Sent Events, one message as JSON per event;
+//  - errors as the shared `Error` schema, bearer authentication everywhere.
+// The document covers the API only, not /healthz, /metrics and the like.
+//
+// The annotations must agree with the messages (a path variable or body names
+// an existing field of the request, no two RPCs share a verb and path). A
+// disagreement is a bug in the contract, not an input error: it is logged
+// and aborts, at the first start or in the unit test that builds the document.
+//
+// Thread-safety: OpenApiDocument only reads the (immutable) descriptors; it
+// may be called from any thread, concurrently.
+//
+// This library compiles Boost.JSON (boost/json/src.hpp) in openapi.cc: no
+// other translation unit linked with it may include src.hpp; use
+// <boost/json.hpp> there.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
+
+namespace loyalty::http {
+
+// The document's `info` object. Title and version must not be empty.
+struct OpenApiInfo {
+  std::string title;
+  std::string version;      // of the API document, e.g. the server's version
+  std::string description;  // Markdown; the document appends how JSON is mapped
+};
+
+// The OpenAPI 3.0.3 document, as compact JSON text, for these services'
+// annotated methods (in the order given). Each service appears once.
+std::string OpenApiDocument(const std::vector<const google::protobuf::ServiceDescriptor*>& services,
+                            const OpenApiInfo& info);
+
+}  // namespace loyalty::http
