@@ -54,9 +54,10 @@ EOF
 }
 
 bench_write_config() {
-  local file=$1 data_dir=$2 port=$3 stores=$4 workers=$5
+  local file=$1 data_dir=$2 port=$3 stores=$4 workers=$5 http_port=${6:-0}
   {
     echo "grpc_listen: \"127.0.0.1:${port}\""
+    echo "http_listen: \"127.0.0.1:${http_port}\""
     echo "data_dir: \"${data_dir}\""
     echo "worker_threads: ${workers}"
     echo "member_strands: 1024"

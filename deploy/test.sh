@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One command: install what is missing, build, and run every test (unit,
-# integration, end-to-end with a Python client, the short crash test).
+# integration, end-to-end with Python clients over gRPC and HTTP, the short
+# crash test, the OpenAPI document under an independent validator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh --test
 deploy/build.sh
+tests/js/install.sh   # the pinned npm packages the tests drive (OpenAPI validator)
 cd build
 ctest --output-on-failure --timeout 600 -j2

@@ -55,6 +55,15 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.program_currency().empty()) c.set_program_currency("EUR");
   if (c.points_per_major_unit() == 0) c.set_points_per_major_unit(1);
   if (c.shutdown_grace_ms() == 0) c.set_shutdown_grace_ms(5000);
+  if (c.http_listen().empty()) c.set_http_listen("127.0.0.1:8080");
+  if (c.http_threads() == 0) c.set_http_threads(2);
+  if (c.http_max_connections() == 0) c.set_http_max_connections(1024);
+  if (c.http_idle_timeout_ms() == 0) c.set_http_idle_timeout_ms(60'000);
+  if (c.http_request_timeout_ms() == 0) c.set_http_request_timeout_ms(30'000);
+  if (c.http_max_body_bytes() == 0) c.set_http_max_body_bytes(1 << 20);
+  if (c.http_max_backlog_body_bytes() == 0) c.set_http_max_backlog_body_bytes(32 << 20);
+  if (c.http_max_header_bytes() == 0) c.set_http_max_header_bytes(16 << 10);
+  if (c.http_heartbeat_ms() == 0) c.set_http_heartbeat_ms(15'000);
 }
 
 absl::Status ValidateConfig(const internal::ServerConfig& c) {
@@ -62,6 +71,18 @@ absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
   if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
   if (c.block_cache_mb() > 1 << 20) return absl::InvalidArgumentError("block_cache_mb: must be at most 1048576");
+  if (c.http_threads() > 64) return absl::InvalidArgumentError("http_threads: must be at most 64");
+  if (c.http_max_connections() > 1'000'000) return absl::InvalidArgumentError("http_max_connections: must be at most 1000000");
+  if (c.http_max_body_bytes() > (1ull << 30) || c.http_max_backlog_body_bytes() > (1ull << 30)) {
+    return absl::InvalidArgumentError("http_max_body_bytes, http_max_backlog_body_bytes: must be at most 1 GiB");
+  }
+  if (c.http_max_header_bytes() > (1u << 20)) return absl::InvalidArgumentError("http_max_header_bytes: must be at most 1 MiB");
+  for (const auto& origin : c.http_cors_origins()) {
+    if (origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
+      return absl::InvalidArgumentError(loyalty::StrCat("http_cors_origins: '", origin,
+                                                        "' must be an origin like https://console.example.com"));
+    }
+  }
   LOYALTY_RETURN_IF_ERROR(pos::ValidateCurrency("program_currency", c.program_currency()));
   if (c.points_per_major_unit() < 0 || c.points_per_major_unit() > engine::kMaxPointsPerMajorUnit) {
     return absl::InvalidArgumentError(

@@ -2,29 +2,136 @@
 
 #include <pthread.h>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <cassert>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
 
 namespace loyalty::server {
+namespace {
 
-absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
-    const internal::ServerConfig& config, const Clock& clock) {
+// A component made of a stop function (storage and lanes need no more).
+class StopFn final : public Component {
+ public:
+  StopFn(std::string_view name, std::function<void()> stop) : name_(name), stop_(std::move(stop)) {}
+  ~StopFn() override { Stop(Deadline()); }
+  std::string_view name() const override { return name_; }
+  void Stop(Deadline) override {
+    if (auto stop = std::move(stop_)) {
+      stop_ = nullptr;
+      stop();
+    }
+  }
+
+ private:
+  std::string_view name_;
+  std::function<void()> stop_;
+};
+
+// The timer threads: expiry every interval, the figures flush every second.
+class Timers final : public Component {
+ public:
+  Timers(AdminOperations& admin, Counters& counters, storage::Store& store, std::chrono::seconds expiry_interval)
+      : admin_(admin), counters_(counters), store_(store) {
+    expiry_ = std::thread([this, expiry_interval] {
+      pthread_setname_np(pthread_self(), "expiry");
+      Every(expiry_interval, [this] { RunExpiry(); });
+    });
+    figures_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "figures-flush");
+      Every(kFiguresFlushInterval, [this] { FlushFigures(); });
+    });
+  }
+  ~Timers() override { Stop(Deadline()); }
+  std::string_view name() const override { return "timers"; }
+  void Stop(Deadline) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    expiry_.join();
+    figures_.join();
+    FlushFigures();  // what was counted since the last flush
+  }
+
+ private:
+  // Persists figures that may lag (offers shown) every second.
+  static constexpr std::chrono::seconds kFiguresFlushInterval{1};
+
+  template <class F>
+  void Every(std::chrono::seconds interval, F f) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+      lock.unlock();
+      f();
+      lock.lock();
+    }
+  }
+  void RunExpiry() {
+    auth::Principal scheduler{auth::Role::kAdmin, "expiry-scheduler", "", ""};
+    admin_.RunExpiry(scheduler, [](absl::StatusOr<v1::RunExpiryResponse> r) {
+      if (!r.ok()) {
+        LogError(loyalty::StrCat("scheduled expiry: ", r.status().ToString()));
+      } else if (r->members_expired() > 0) {
+        LogInfo(loyalty::StrCat("scheduled expiry: ", r->points_expired(), " points of ", r->members_expired(),
+                                " members expired"));
+      }
+    });
+  }
+  void FlushFigures() {
+    if (absl::Status s = counters_.FlushFigures(store_); !s.ok()) {
+      LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
+    }
+  }
+
+  AdminOperations& admin_;
+  Counters& counters_;
+  storage::Store& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread expiry_;
+  std::thread figures_;
+};
+
+// The server /metrics' collector reads (RegisterMetrics).
+std::mutex scraped_mu;
+LoyaltyServer* scraped = nullptr;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(const internal::ServerConfig& config,
+                                                                    const Clock& clock) {
   std::unique_ptr<LoyaltyServer> s(new LoyaltyServer());
+  LOYALTY_RETURN_IF_ERROR(s->StartServices(config, clock));
+  LOYALTY_RETURN_IF_ERROR(s->StartEdges(config));
+  s->RegisterMetrics();
+  LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
+                          s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(), " credentials, ",
+                          config.worker_threads(), " workers on ", config.member_strands(), " member lanes"));
+  return s;
+}
 
+absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, const Clock& clock) {
   auto authenticator = auth::Authenticator::Create(config.credentials());
   if (!authenticator.ok()) return authenticator.status();
-  s->authenticator_ = std::make_unique<auth::Authenticator>(std::move(*authenticator));
+  authenticator_ = std::make_unique<auth::Authenticator>(std::move(*authenticator));
 
   storage::StoreOptions store_options;
   store_options.path = config.data_dir();
   store_options.block_cache_bytes = config.block_cache_mb() << 20;
-  auto store = storage::Store::Open(store_options);
-  if (!store.ok()) return store.status();
-  s->store_ = std::move(*store);
+  LOYALTY_ASSIGN_OR_RETURN(store_, storage::Store::Open(store_options));
+  storage_component_ = std::make_unique<StopFn>("storage", [this] {
+    if (counters_) {
+      if (absl::Status s = counters_->FlushFigures(*store_); !s.ok()) LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
+    }
+    close_status_ = store_->Close();
+  });
+  components_.push_back(storage_component_.get());
 
   // The initial program applies only to a new data folder; after that the
   // stored, versioned program rules (AdminService.UpdateProgram changes it).
@@ -35,70 +142,110 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(
     if (!checked.ok()) return Annotate(checked.status(), "config initial_program");
     initial = std::move(*checked);
   }
-  auto programs = ProgramStore::Open(*s->store_, std::move(initial), clock);
-  if (!programs.ok()) return programs.status();
-  s->programs_ = std::move(*programs);
+  LOYALTY_ASSIGN_OR_RETURN(programs_, ProgramStore::Open(*store_, std::move(initial), clock));
+  LOYALTY_ASSIGN_OR_RETURN(counters_, Counters::Load(*store_));
 
-  auto counters = Counters::Load(*s->store_);
-  if (!counters.ok()) return counters.status();
-  s->counters_ = std::move(*counters);
-
-  s->members_ = std::make_unique<Members>(*s->store_, config.member_cache_mb() << 20);
-  s->lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
-  s->ingest_ = std::make_unique<Ingest>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock,
-                                             &s->updates_);
-  s->pos_ops_ = std::make_unique<pos::PosOperations>(*s->ingest_, *s->lanes_, *s->store_, *s->members_,
-                                                     *s->programs_, *s->counters_, clock);
-  s->member_ops_ = std::make_unique<MemberOperations>(*s->store_, *s->members_, *s->programs_, *s->counters_, clock,
-                                                     *s->ingest_, *s->lanes_, s->updates_);
-  s->admin_ops_ = std::make_unique<AdminOperations>(*s->store_, *s->members_, *s->lanes_, clock, *s->programs_,
-                                                   s->counters_.get(), &s->updates_);
-  s->pos_service_ = std::make_unique<pos::PosGrpcService>(*s->pos_ops_, *s->authenticator_);
-  s->member_service_ = std::make_unique<MemberGrpcService>(*s->member_ops_, *s->authenticator_);
-  s->admin_service_ = std::make_unique<AdminGrpcService>(*s->admin_ops_, *s->authenticator_);
-
-  // Both must be enabled before the builder is created.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.grpc_listen(), grpc::InsecureServerCredentials(), &s->grpc_port_);
-  builder.RegisterService(s->pos_service_.get());
-  builder.RegisterService(s->member_service_.get());
-  builder.RegisterService(s->admin_service_.get());
-  s->grpc_server_ = builder.BuildAndStart();
-  if (s->grpc_server_ == nullptr || s->grpc_port_ == 0) {
-    return absl::UnavailableError(loyalty::StrCat("cannot listen on ", config.grpc_listen()));
-  }
+  members_ = std::make_unique<Members>(*store_, config.member_cache_mb() << 20);
+  lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
+  lanes_component_ = std::make_unique<StopFn>("lanes", [this] { lanes_->Stop(); });
+  components_.push_back(lanes_component_.get());
+  ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock, &updates_);
+  pos_ops_ = std::make_unique<pos::PosOperations>(*ingest_, *lanes_, *store_, *members_, *programs_, *counters_, clock);
+  member_ops_ = std::make_unique<MemberOperations>(*store_, *members_, *programs_, *counters_, clock, *ingest_,
+                                                   *lanes_, updates_);
+  admin_ops_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock, *programs_, counters_.get(),
+                                                 &updates_);
   const auto interval = std::chrono::seconds(config.expiry_interval_s() == 0 ? 3600 : config.expiry_interval_s());
-  LoyaltyServer* self = s.get();
-  s->expiry_thread_ = std::thread([self, interval] {
-    std::unique_lock<std::mutex> lock(self->timers_mu_);
-    while (!self->timers_cv_.wait_for(lock, interval, [self] { return self->stopping_; })) {
-      auth::Principal scheduler{auth::Role::kAdmin, "expiry-scheduler", "", ""};
-      self->admin_ops_->RunExpiry(scheduler, [](absl::StatusOr<v1::RunExpiryResponse> r) {
-        if (!r.ok()) {
-          LogError(loyalty::StrCat("scheduled expiry: ", r.status().ToString()));
-        } else if (r->members_expired() > 0) {
-          LogInfo(loyalty::StrCat("scheduled expiry: ", r->points_expired(), " points of ",
-                                  r->members_expired(), " members expired"));
-        }
-      });
-    }
+  timers_ = std::make_unique<Timers>(*admin_ops_, *counters_, *store_, interval);
+  components_.push_back(timers_.get());
+  return absl::OkStatus();
+}
+
+absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
+  GrpcEdgeOptions grpc_options;
+  grpc_options.listen = config.grpc_listen();
+  LOYALTY_ASSIGN_OR_RETURN(grpc_, GrpcEdge::Start(grpc_options, *pos_ops_, *member_ops_, *admin_ops_, *authenticator_));
+  components_.push_back(grpc_.get());
+
+  http::HttpServerOptions server_options;
+  server_options.listen = config.http_listen();
+  server_options.threads = config.http_threads();
+  server_options.max_connections = config.http_max_connections();
+  server_options.max_header_bytes = config.http_max_header_bytes();
+  server_options.idle_timeout = std::chrono::milliseconds(config.http_idle_timeout_ms());
+  server_options.request_timeout = std::chrono::milliseconds(config.http_request_timeout_ms());
+  server_options.heartbeat = std::chrono::milliseconds(config.http_heartbeat_ms());
+  http::HttpApiOptions api_options;
+  api_options.cors_origins.assign(config.http_cors_origins().begin(), config.http_cors_origins().end());
+  api_options.max_body_bytes = config.http_max_body_bytes();
+  api_options.max_backlog_body_bytes = config.http_max_backlog_body_bytes();
+  api_options.ready = [this] { return Ready(); };
+  api_options.metrics = [] { return metrics::DefaultRegistry().Render(); };
+  LOYALTY_ASSIGN_OR_RETURN(http_, http::HttpEdge::Start(server_options, http::Operations{*pos_ops_, *member_ops_, *admin_ops_},
+                                                        *authenticator_, std::move(api_options)));
+  components_.push_back(http_.get());
+  return absl::OkStatus();
+}
+
+absl::Status LoyaltyServer::Ready() const {
+  if (draining_.load(std::memory_order_acquire)) return absl::UnavailableError("the server is draining");
+  return absl::OkStatus();
+}
+
+void LoyaltyServer::RegisterMetrics() {
+  auto& registry = metrics::DefaultRegistry();
+  static std::once_flag process_once;
+  std::call_once(process_once, [&registry] {
+    metrics::AddProcessCollector(registry);
+    registry.AddGauge("loyaltyd_build_info", "The running build (value 1)", {"version", "commit"})
+        .WithLabels({LOYALTY_VERSION, LOYALTY_GIT_COMMIT})
+        .Set(1);
   });
-  s->figures_thread_ = std::thread([self] {
-    pthread_setname_np(pthread_self(), "figures-flush");
-    std::unique_lock<std::mutex> lock(self->timers_mu_);
-    while (!self->timers_cv_.wait_for(lock, kFiguresFlushInterval, [self] { return self->stopping_; })) {
-      if (absl::Status s = self->counters_->FlushFigures(*self->store_); !s.ok()) {
-        LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
-      }
+  // The collectors read this server's parts at each scrape; nothing here
+  // scans members. (One server a process in production; tests start
+  // several, and a scrape shows the newest one still running.)
+  std::lock_guard<std::mutex> lock(scraped_mu);
+  scraped = this;
+  static bool registered = false;
+  if (registered) return;
+  registered = true;
+  registry.AddCollector([](metrics::Exposition& out) {
+    std::lock_guard<std::mutex> lock(scraped_mu);
+    LoyaltyServer* s = scraped;
+    if (s == nullptr) return;
+    const storage::Store::Figures f = s->store_->ReadFigures();
+    for (const auto& cf : f.families) {
+      out.Gauge("loyaltyd_rocksdb_live_table_bytes", "Bytes of live table files, per column family", {{"cf", cf.name}},
+                cf.live_table_bytes);
+      out.Gauge("loyaltyd_rocksdb_memtable_bytes", "Bytes in memtables, per column family", {{"cf", cf.name}},
+                cf.memtable_bytes);
+      out.Gauge("loyaltyd_rocksdb_pending_compaction_bytes", "Estimated bytes compaction has still to rewrite",
+                {{"cf", cf.name}}, cf.pending_compaction_bytes);
     }
+    out.Gauge("loyaltyd_rocksdb_block_cache_usage_bytes", "Bytes held in RocksDB's block cache", {}, f.block_cache_usage_bytes);
+    out.Gauge("loyaltyd_rocksdb_block_cache_capacity_bytes", "Capacity of RocksDB's block cache", {},
+              f.block_cache_capacity_bytes);
+    out.Gauge("loyaltyd_rocksdb_writes_stopped", "1 while RocksDB stops writes (too many level-0 files or memtables)", {},
+              f.writes_stopped ? 1 : 0);
+    out.Gauge("loyaltyd_rocksdb_delayed_write_rate_bytes", "RocksDB's write rate limit while it slows writes, else 0", {},
+              f.delayed_write_rate);
+    out.Counter("loyaltyd_rocksdb_write_stalls_total", "Write stops and slowdowns so far, all column families", {},
+                f.write_stalls);
+    out.Counter("loyaltyd_wal_syncs_total", "WAL fsyncs done", {}, s->store_->wal_syncs());
+    out.Counter("loyaltyd_wal_sync_answers_total", "Answers WAL syncs made durable", {}, s->store_->wal_sync_waiters());
+    out.Gauge("loyaltyd_lane_queued_tasks", "Events and tasks waiting in member lanes", {}, s->lanes_->queued_tasks());
+    out.Gauge("loyaltyd_pool_queued_tasks", "Unordered tasks (routing, watch reads) waiting for a pool thread", {},
+              s->lanes_->queued_unordered_tasks());
+    const MemberCache& cache = s->members_->cache();
+    out.Counter("loyaltyd_member_cache_hits_total", "Member reads answered from the decoded member cache", {}, cache.hits());
+    out.Counter("loyaltyd_member_cache_misses_total", "Member reads that went to RocksDB", {}, cache.misses());
+    out.Gauge("loyaltyd_member_cache_bytes", "Approximate bytes of the decoded member cache", {}, cache.bytes());
+    out.Gauge("loyaltyd_member_cache_entries", "Members in the decoded member cache", {}, cache.entries());
+    out.Gauge("loyaltyd_watchers", "Live member watches (gRPC streams and HTTP event streams)", {},
+              s->updates_.watchers());
+    out.Gauge("loyaltyd_events_last_seq", "The newest event sequence number allocated", {},
+              s->store_->LastAllocatedEventSeq());
   });
-  LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
-                          s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(),
-                          " credentials, ", config.worker_threads(), " workers on ",
-                          config.member_strands(), " member lanes"));
-  return s;
 }
 
 LoyaltyServer::~LoyaltyServer() {
@@ -107,25 +254,17 @@ LoyaltyServer::~LoyaltyServer() {
 }
 
 absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
-  if (shut_down_) return absl::OkStatus();
-  shut_down_ = true;
-  if (grpc_server_) {
-    // Stops accepting calls; in-flight calls get until the deadline.
-    grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
-  }
+  if (shut_down_) return close_status_;
   {
-    std::lock_guard<std::mutex> lock(timers_mu_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(scraped_mu);  // no scrape reads a stopping server
+    if (scraped == this) scraped = nullptr;
   }
-  timers_cv_.notify_all();
-  if (expiry_thread_.joinable()) expiry_thread_.join();
-  if (figures_thread_.joinable()) figures_thread_.join();
-  if (lanes_) lanes_->Stop();  // Work already handed to the lanes finishes.
-  if (!store_) return absl::OkStatus();
-  if (counters_) {
-    if (absl::Status s = counters_->FlushFigures(*store_); !s.ok()) LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
-  }
-  return store_->Close();
+  const Component::Deadline deadline = std::chrono::steady_clock::now() + grace;
+  draining_.store(true, std::memory_order_release);  // /readyz: 503
+  updates_.Drain();  // live watches end cleanly before their edges stop
+  for (auto it = components_.rbegin(); it != components_.rend(); ++it) (*it)->Stop(deadline);
+  shut_down_ = true;
+  return close_status_;
 }
 
 }  // namespace loyalty::server

@@ -1,31 +1,42 @@
-// server/loyalty_server.h: wires storage, the operations and the gRPC
-// services into one running server. loyaltyd's main() and the integration
-// tests both use it (tests bind 127.0.0.1:0 and a temporary data folder).
+// server/loyalty_server.h: wires storage, the operations and the edges into
+// one running server. loyaltyd's main() and the integration tests both use it
+// (tests bind 127.0.0.1:0 and a temporary data folder).
 //
-// Shutdown order: stop taking calls and let in-flight calls finish (up to the
-// grace period), drain the member lanes, then close RocksDB cleanly.
+// The server is a list of components, started in order and stopped in the
+// reverse order (base/component.h):
+//   storage   RocksDB (closed last, cleanly)
+//   lanes     the member lanes (drained: work handed to them finishes)
+//   timers    scheduled expiry and the figures flush
+//   gRPC      PosService, MemberService, AdminService, health, reflection
+//   HTTP      the same services as JSON, /healthz, /readyz, /metrics,
+//             /openapi.json
+// Shutdown first marks the server draining (/readyz answers 503) and ends
+// every live watch cleanly, then stops the components within the grace.
+//
+// Thread-safety: Start and Shutdown from one thread; the accessors from any.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/component.h"
+#include "edges/grpc/grpc_edge.h"
+#include "edges/http/http_edge.h"
 #include "loyalty/internal/config.pb.h"
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/admin_operations.h"
-#include "edges/grpc/loyalty_grpc_services.h"
-#include "services/loyalty/member_operations.h"
 #include "services/loyalty/counters.h"
-#include "services/loyalty/program_store.h"
 #include "services/loyalty/ingest.h"
-#include "edges/grpc/pos_grpc_service.h"
+#include "services/loyalty/member_operations.h"
+#include "services/loyalty/program_store.h"
 #include "services/pos/pos_operations.h"
 #include "storage/store.h"
 
@@ -38,15 +49,25 @@ class LoyaltyServer {
                                                               const Clock& clock);
   ~LoyaltyServer();
 
-  int grpc_port() const { return grpc_port_; }
+  int grpc_port() const { return grpc_->port(); }
+  int http_port() const { return http_->port(); }
   // Idempotent. Returns the status of closing storage.
   absl::Status Shutdown(std::chrono::milliseconds grace);
+
+  // OK while serving; why not, while draining or after a storage fault.
+  absl::Status Ready() const;
 
   storage::Store& store() { return *store_; }
   AdminOperations& admin() { return *admin_ops_; }
 
  private:
   LoyaltyServer() = default;
+  absl::Status StartServices(const internal::ServerConfig& config, const Clock& clock);
+  absl::Status StartEdges(const internal::ServerConfig& config);
+  void RegisterMetrics();
+
+  // Components, in start order; stopped in reverse.
+  std::vector<Component*> components_;
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
@@ -59,21 +80,14 @@ class LoyaltyServer {
   std::unique_ptr<pos::PosOperations> pos_ops_;
   std::unique_ptr<MemberOperations> member_ops_;
   std::unique_ptr<AdminOperations> admin_ops_;
-  std::unique_ptr<pos::PosGrpcService> pos_service_;
-  std::unique_ptr<MemberGrpcService> member_service_;
-  std::unique_ptr<AdminGrpcService> admin_service_;
-  std::unique_ptr<grpc::Server> grpc_server_;
-  // Runs expiry (and tier/stage refresh) every expiry interval.
-  std::thread expiry_thread_;
-  // Persists figures that may lag (offers shown) every second.
-  static constexpr std::chrono::seconds kFiguresFlushInterval{1};
-  std::thread figures_thread_;
-  // Wakes both timer threads (expiry, figures) when stopping_ is set.
-  std::mutex timers_mu_;
-  std::condition_variable timers_cv_;
-  bool stopping_ = false;
-  int grpc_port_ = 0;
+  std::unique_ptr<Component> storage_component_;
+  std::unique_ptr<Component> lanes_component_;
+  std::unique_ptr<Component> timers_;
+  std::unique_ptr<GrpcEdge> grpc_;
+  std::unique_ptr<http::HttpEdge> http_;
+  std::atomic<bool> draining_{false};
   bool shut_down_ = false;
+  absl::Status close_status_;
 };
 
 }  // namespace loyalty::server

@@ -1,12 +1,15 @@
 // loyaltyd: the loyalty backend in one process.
 //
 //   loyaltyd [--config FILE] [--data_dir DIR] [--grpc_listen HOST:PORT]
-//            [--port_file FILE] [--demo]
+//            [--http_listen HOST:PORT] [--port_file FILE]
+//            [--http_port_file FILE] [--demo]
 //   loyaltyd --hash-token TOKEN      prints the SHA-256 to put in the config
+//   loyaltyd --help                  every flag with its default
 //
-// With no --config, it runs the embedded default: data in ./data, the demo
-// program, demo credentials printed at start. SIGTERM or SIGINT: stop taking
-// calls, finish those in flight, close RocksDB cleanly, exit 0.
+// Flags take `--flag value` or `--flag=value`. With no --config, it runs the
+// embedded default: data in ./data, the demo program, demo credentials
+// printed at start. SIGTERM or SIGINT: stop taking calls, finish those in
+// flight, close RocksDB cleanly, exit 0.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +17,8 @@
 #include <string>
 
 #include <pthread.h>
+
+#include <CLI/CLI.hpp>
 
 #include "absl/synchronization/mutex.h"
 #include "base/log.h"
@@ -26,48 +31,52 @@
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: loyaltyd [--config FILE] [--data_dir DIR] [--grpc_listen HOST:PORT]\n"
-    "                [--port_file FILE] [--demo]\n"
-    "       loyaltyd --hash-token TOKEN\n"
-    "Without --config: embedded demo (data in ./data, demo credentials printed).\n";
-
 int Fail(std::string_view message) {
   loyalty::LogError(loyalty::StrCat("loyaltyd: ", message));
   return 2;
 }
 int Fail(const absl::Status& s) { return Fail(std::string(s.message())); }
 
+// Writes `port` to `path` atomically: readers never see half a file.
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using loyalty::StrCat;
-  std::string config_path, data_dir, listen, port_file;
+  std::string config_path, data_dir, grpc_listen, http_listen, port_file, http_port_file, hash_token;
   bool demo = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "loyaltyd: %s needs a value\n%s", name, kUsage);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--config") config_path = value("--config");
-    else if (arg == "--data_dir") data_dir = value("--data_dir");
-    else if (arg == "--grpc_listen") listen = value("--grpc_listen");
-    else if (arg == "--port_file") port_file = value("--port_file");
-    else if (arg == "--demo") demo = true;
-    else if (arg == "--hash-token") {
-      std::printf("%s\n", loyalty::Sha256Hex(value("--hash-token")).c_str());
-      return 0;
-    } else if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "loyaltyd: unknown flag %s\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
+  CLI::App app{"loyaltyd: the loyalty-program backend (gRPC and JSON over HTTP).\n"
+               "Without --config: the embedded demo (data in ./data, demo credentials printed)."};
+  app.set_version_flag("--version", StrCat("loyaltyd ", LOYALTY_VERSION, " (", LOYALTY_GIT_COMMIT, ")"));
+  app.add_option("--config", config_path, "configuration file (protobuf text; deploy/loyaltyd.textproto)")
+      ->type_name("FILE");
+  app.add_option("--data_dir", data_dir, "RocksDB data folder")->type_name("DIR")->default_str("./data");
+  app.add_option("--grpc_listen", grpc_listen, "gRPC address; port 0 picks one")
+      ->type_name("HOST:PORT")
+      ->default_str("127.0.0.1:50051");
+  app.add_option("--http_listen", http_listen, "HTTP address (JSON API, /healthz, /readyz, /metrics); port 0 picks one")
+      ->type_name("HOST:PORT")
+      ->default_str("127.0.0.1:8080");
+  app.add_option("--port_file", port_file, "write the bound gRPC port here once serving")->type_name("FILE");
+  app.add_option("--http_port_file", http_port_file, "write the bound HTTP port here once serving")->type_name("FILE");
+  app.add_flag("--demo", demo, "add the demo credentials, program and members");
+  app.add_option("--hash-token,--hash_token", hash_token, "print the SHA-256 to put in token_sha256, and exit")
+      ->type_name("TOKEN");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints the help, the version or the problem
+    return code == 0 ? 0 : 2;     // --help, --version: 0; a bad flag: 2
+  }
+  if (!hash_token.empty()) {
+    std::printf("%s\n", loyalty::Sha256Hex(hash_token).c_str());
+    return 0;
   }
 
   loyalty::internal::ServerConfig config;
@@ -80,8 +89,10 @@ int main(int argc, char** argv) {
   }
   if (demo) config.set_demo(true);
   if (!data_dir.empty()) config.set_data_dir(data_dir);
-  if (!listen.empty()) config.set_grpc_listen(listen);
+  if (!grpc_listen.empty()) config.set_grpc_listen(grpc_listen);
+  if (!http_listen.empty()) config.set_http_listen(http_listen);
   if (!port_file.empty()) config.set_port_file(port_file);
+  if (!http_port_file.empty()) config.set_http_port_file(http_port_file);
   loyalty::server::ApplyDefaults(config);
   if (auto s = loyalty::server::ValidateConfig(config); !s.ok()) return Fail(s);
 
@@ -116,13 +127,13 @@ int main(int argc, char** argv) {
     loyalty::LogInfo(demo_text);
   }
   const int port = (*server)->grpc_port();
+  const int http_port = (*server)->http_port();
   loyalty::LogInfo(StrCat("loyaltyd: serving gRPC on ", config.grpc_listen(), " (port ", port,
                           "): loyalty.v1.PosService, MemberService, AdminService, health, reflection"));
-  if (!config.port_file().empty()) {
-    const std::string tmp = config.port_file() + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::rename(tmp.c_str(), config.port_file().c_str());  // readers never see half a file
-  }
+  loyalty::LogInfo(StrCat("loyaltyd: serving HTTP on ", config.http_listen(), " (port ", http_port,
+                          "): JSON API /v1/..., /openapi.json, /healthz, /readyz, /metrics"));
+  WritePortFile(config.port_file(), port);
+  WritePortFile(config.http_port_file(), http_port);
 
   int sig = 0;
   sigwait(&signals, &sig);

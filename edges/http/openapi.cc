@@ -2,8 +2,8 @@
 //
 // What is built, in order:
 //   document   := {openapi: "3.0.3", info, tags, security, paths, components}
-//   paths      := {<path template>: {<verb>: operation}}, one per binding
-//   operation  := {operationId: <Service>_<Method>[_<binding number>], tags,
+//   paths      := {<path template>: {<verb>: operation}}, one per annotated RPC
+//   operation  := {operationId: <Service>_<Method>, tags,
 //                  summary, description, parameters (path, then query),
 //                  requestBody?, responses: {200, 400 ... 503}}
 //   components := {schemas: {Error, <message or enum full name>: schema},
@@ -16,17 +16,16 @@
 #include "edges/http/openapi.h"
 
 // Boost.JSON, compiled in this one translation unit (see openapi.h).
-#include <boost/json/src.hpp>
-
 #include <algorithm>
+#include <boost/json/src.hpp>
 #include <cassert>
-#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -66,11 +65,10 @@ constexpr std::string_view kMappingNotes =
 
 // google.rpc.Code names, by number.
 constexpr std::string_view kRpcCodeNames[] = {
-    "OK",          "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",   "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",      "DATA_LOSS",
-    "UNAUTHENTICATED",
+    "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",    "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED",
 };
 
 struct ErrorAnswer {
@@ -127,27 +125,36 @@ FieldPaths Below(const FieldPaths& paths, std::string_view name) {
 json::object ScalarSchema(pb::FieldDescriptor::Type type) {
   using F = pb::FieldDescriptor;
   switch (type) {
-    case F::TYPE_DOUBLE: return {{"type", "number"}, {"format", "double"}};
-    case F::TYPE_FLOAT: return {{"type", "number"}, {"format", "float"}};
+    case F::TYPE_DOUBLE:
+      return {{"type", "number"}, {"format", "double"}};
+    case F::TYPE_FLOAT:
+      return {{"type", "number"}, {"format", "float"}};
     // proto3 JSON prints 64-bit integers as strings (JavaScript's numbers
     // hold 53 bits).
     case F::TYPE_INT64:
     case F::TYPE_SINT64:
-    case F::TYPE_SFIXED64: return {{"type", "string"}, {"format", "int64"}};
+    case F::TYPE_SFIXED64:
+      return {{"type", "string"}, {"format", "int64"}};
     case F::TYPE_UINT64:
-    case F::TYPE_FIXED64: return {{"type", "string"}, {"format", "uint64"}};
+    case F::TYPE_FIXED64:
+      return {{"type", "string"}, {"format", "uint64"}};
     case F::TYPE_INT32:
     case F::TYPE_SINT32:
-    case F::TYPE_SFIXED32: return {{"type", "integer"}, {"format", "int32"}};
+    case F::TYPE_SFIXED32:
+      return {{"type", "integer"}, {"format", "int32"}};
     case F::TYPE_UINT32:
     case F::TYPE_FIXED32:
       return {{"type", "integer"}, {"format", "uint32"}, {"minimum", 0}, {"maximum", 4294967295u}};
-    case F::TYPE_BOOL: return {{"type", "boolean"}};
-    case F::TYPE_STRING: return {{"type", "string"}};
-    case F::TYPE_BYTES: return {{"type", "string"}, {"format", "byte"}};
+    case F::TYPE_BOOL:
+      return {{"type", "boolean"}};
+    case F::TYPE_STRING:
+      return {{"type", "string"}};
+    case F::TYPE_BYTES:
+      return {{"type", "string"}, {"format", "byte"}};
     case F::TYPE_ENUM:
     case F::TYPE_MESSAGE:
-    case F::TYPE_GROUP: break;
+    case F::TYPE_GROUP:
+      break;
   }
   assert(false && "ScalarSchema of a message or enum type");
   return {};
@@ -171,8 +178,10 @@ std::optional<json::object> WellKnownSchema(const pb::Descriptor* message) {
     schema["nullable"] = true;
     return schema;
   }
-  if (name == "google.protobuf.Struct") return json::object{{"type", "object"}, {"additionalProperties", true}};
-  if (name == "google.protobuf.Value") return json::object{{"description", "any JSON value"}, {"nullable", true}};
+  if (name == "google.protobuf.Struct")
+    return json::object{{"type", "object"}, {"additionalProperties", true}};
+  if (name == "google.protobuf.Value")
+    return json::object{{"description", "any JSON value"}, {"nullable", true}};
   if (name == "google.protobuf.ListValue") return json::object{{"type", "array"}, {"items", json::object{}}};
   if (name == "google.protobuf.Any") {
     return json::object{{"type", "object"},
@@ -226,11 +235,13 @@ class Schemas {
   json::value Element(const pb::FieldDescriptor* field, const FieldPaths& excluded) {
     switch (field->type()) {
       case pb::FieldDescriptor::TYPE_MESSAGE:
-      case pb::FieldDescriptor::TYPE_GROUP: return Message(field->message_type(), excluded);
+      case pb::FieldDescriptor::TYPE_GROUP:
+        return Message(field->message_type(), excluded);
       case pb::FieldDescriptor::TYPE_ENUM:
         enums_.emplace(field->enum_type()->full_name(), field->enum_type());
         return RefTo(field->enum_type()->full_name());
-      default: return ScalarSchema(field->type());
+      default:
+        return ScalarSchema(field->type());
     }
   }
 
@@ -300,8 +311,8 @@ class Schemas {
         if (excluded.contains(oneof->field(j)->name())) continue;
         names += StrCat(names.empty() ? "" : ", ", "`", oneof->field(j)->name(), "`");
       }
-      note += StrCat(note.empty() ? "" : " ", "Only one of ", names, " may be set (oneof `",
-                     oneof->name(), "`).");
+      note += StrCat(note.empty() ? "" : " ", "Only one of ", names, " may be set (oneof `", oneof->name(),
+                     "`).");
     }
     return note;
   }
@@ -316,13 +327,12 @@ class Schemas {
   std::map<std::string, const pb::EnumDescriptor*> enums_;
 };
 
-// One google.api.http binding of a method, in OpenAPI's terms.
+// A method's google.api.http binding, in OpenAPI's terms.
 struct Binding {
-  std::string verb;                      // get, put, post, delete, patch, ...
+  std::string verb;                      // get, put, post, delete or patch
   std::string path;                      // OpenAPI's template: "/v1/members/{member_id}"
   std::vector<std::string> path_fields;  // the request fields the path binds, in order
   std::string body;                      // "", "*" or a top-level request field
-  std::string response_body;             // "" or a top-level response field
 };
 
 std::string NameOf(const pb::MethodDescriptor* method) {
@@ -354,34 +364,46 @@ void ParseTemplate(const pb::MethodDescriptor* method, std::string_view tmpl, Bi
   }
 }
 
-Binding ParseRule(const pb::MethodDescriptor* method, const google::api::HttpRule& rule) {
+// The rule's verb (OpenAPI's: lower case) and path template.
+std::pair<std::string, std::string> VerbAndPath(const pb::MethodDescriptor* method,
+                                                const google::api::HttpRule& rule) {
   using Rule = google::api::HttpRule;
+  switch (rule.pattern_case()) {
+    case Rule::kGet:
+      return {"get", rule.get()};
+    case Rule::kPut:
+      return {"put", rule.put()};
+    case Rule::kPost:
+      return {"post", rule.post()};
+    case Rule::kDelete:
+      return {"delete", rule.delete_()};
+    case Rule::kPatch:
+      return {"patch", rule.patch()};
+    case Rule::kCustom:
+      break;  // the HTTP edge (routes.h) serves none
+    case Rule::PATTERN_NOT_SET:
+      Broken(StrCat(NameOf(method), ": google.api.http without a verb and path"));
+  }
+  Broken(StrCat(NameOf(method), ": custom verb ", rule.custom().kind(), " is not served over HTTP"));
+}
+
+Binding ParseRule(const pb::MethodDescriptor* method, const google::api::HttpRule& rule) {
+  // Neither is served by the HTTP edge (routes.h): documenting them would
+  // promise routes that answer 404.
+  if (rule.additional_bindings_size() > 0)
+    Broken(StrCat(NameOf(method), ": additional_bindings are not served"));
+  if (!rule.response_body().empty()) Broken(StrCat(NameOf(method), ": response_body is not served"));
   Binding binding;
   std::string tmpl;
-  switch (rule.pattern_case()) {
-    case Rule::kGet: binding.verb = "get", tmpl = rule.get(); break;
-    case Rule::kPut: binding.verb = "put", tmpl = rule.put(); break;
-    case Rule::kPost: binding.verb = "post", tmpl = rule.post(); break;
-    case Rule::kDelete: binding.verb = "delete", tmpl = rule.delete_(); break;
-    case Rule::kPatch: binding.verb = "patch", tmpl = rule.patch(); break;
-    case Rule::kCustom: {
-      std::string kind = rule.custom().kind();
-      for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (kind != "head" && kind != "options" && kind != "trace") {
-        Broken(StrCat(NameOf(method), ": custom verb ", rule.custom().kind(), " has no OpenAPI operation"));
-      }
-      binding.verb = kind, tmpl = rule.custom().path();
-      break;
-    }
-    case Rule::PATTERN_NOT_SET: Broken(StrCat(NameOf(method), ": google.api.http without a verb and path"));
-  }
+  std::tie(binding.verb, tmpl) = VerbAndPath(method, rule);
   ParseTemplate(method, tmpl, binding);
   binding.body = rule.body();
-  binding.response_body = rule.response_body();
   return binding;
 }
 
-// Checks the binding against the request and response messages.
+// Checks the binding against the request message, by the HTTP edge's rules
+// (routes.h): a path variable names a singular string field, a body field is
+// a singular message.
 void CheckBinding(const pb::MethodDescriptor* method, const Binding& binding) {
   const pb::Descriptor* request = method->input_type();
   std::set<std::string_view> seen;
@@ -390,33 +412,26 @@ void CheckBinding(const pb::MethodDescriptor* method, const Binding& binding) {
     if (field == nullptr) {
       Broken(StrCat(NameOf(method), ": path variable {", path, "} names no field of ", request->full_name()));
     }
-    if (field->is_repeated() || (field->type() == pb::FieldDescriptor::TYPE_MESSAGE &&
-                                 !JsonIsScalar(field->message_type()))) {
-      Broken(StrCat(NameOf(method), ": path variable {", path, "} is not a singular scalar field"));
+    if (field->is_repeated() || field->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING) {
+      Broken(StrCat(NameOf(method), ": path variable {", path, "} is not a singular string field"));
     }
     if (!seen.insert(path).second) Broken(StrCat(NameOf(method), ": path variable {", path, "} twice"));
-    if (path == binding.body) Broken(StrCat(NameOf(method), ": field ", path, " is both path and body"));
   }
   if (binding.verb == "get" && !binding.body.empty()) Broken(StrCat(NameOf(method), ": a GET with a body"));
-  if (!binding.body.empty() && binding.body != "*" && request->FindFieldByName(binding.body) == nullptr) {
-    Broken(StrCat(NameOf(method), ": body \"", binding.body, "\" names no field of ", request->full_name()));
-  }
-  if (!binding.response_body.empty() && method->output_type()->FindFieldByName(binding.response_body) == nullptr) {
-    Broken(StrCat(NameOf(method), ": response_body \"", binding.response_body, "\" names no field of ",
-                  method->output_type()->full_name()));
+  if (binding.body.empty() || binding.body == "*") return;
+  const pb::FieldDescriptor* body = request->FindFieldByName(binding.body);
+  if (body == nullptr || body->is_repeated() || body->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+    Broken(StrCat(NameOf(method), ": body \"", binding.body, "\" names no singular message field of ",
+                  request->full_name()));
   }
 }
 
-// Every binding of the method: its rule, then its additional_bindings. None
-// without an annotation (the method is not on HTTP).
-std::vector<Binding> BindingsOf(const pb::MethodDescriptor* method) {
-  std::vector<Binding> bindings;
-  if (!method->options().HasExtension(google::api::http)) return bindings;
-  const google::api::HttpRule& rule = method->options().GetExtension(google::api::http);
-  bindings.push_back(ParseRule(method, rule));
-  for (const google::api::HttpRule& more : rule.additional_bindings()) bindings.push_back(ParseRule(method, more));
-  for (const Binding& binding : bindings) CheckBinding(method, binding);
-  return bindings;
+// The method's binding; nullopt without an annotation (not on HTTP).
+std::optional<Binding> BindingOf(const pb::MethodDescriptor* method) {
+  if (!method->options().HasExtension(google::api::http)) return std::nullopt;
+  Binding binding = ParseRule(method, method->options().GetExtension(google::api::http));
+  CheckBinding(method, binding);
+  return binding;
 }
 
 // The query parameters of the fields of `message` bound neither by the path
@@ -433,7 +448,8 @@ void AddQueryParameters(const pb::Descriptor* message, const std::string& prefix
     const std::string path = prefix + field->name();
     if (bound.contains(path) || field->is_map()) continue;
     if (field->type() == pb::FieldDescriptor::TYPE_MESSAGE && !JsonIsScalar(field->message_type())) {
-      const bool recursive = std::find(enclosing.begin(), enclosing.end(), field->message_type()) != enclosing.end();
+      const bool recursive =
+          std::find(enclosing.begin(), enclosing.end(), field->message_type()) != enclosing.end();
       if (!field->is_repeated() && !recursive) {
         AddQueryParameters(field->message_type(), path + ".", bound, enclosing, schemas, parameters);
       }
@@ -478,62 +494,68 @@ json::object RequestBody(const pb::MethodDescriptor* method, const Binding& bind
   json::value element = BodyElement(method, binding, schemas);
   const std::string& type = method->input_type()->full_name();
   if (!method->client_streaming()) {
-    return json::object{{"content", json::object{{"application/json", json::object{{"schema", element}}}}}};
+    json::object body{{"content", json::object{{"application/json", json::object{{"schema", element}}}}}};
+    // The edge refuses an empty body for a body field; "*" reads it as {}.
+    if (binding.body != "*") body["required"] = true;
+    return body;
   }
   // x-itemSchema: the element of a sequence, as OpenAPI 3.2's itemSchema.
   json::object ndjson{{"schema", json::object{{"type", "string"}}}, {"x-itemSchema", element}};
   return json::object{
-      {"description", StrCat("The stream's messages: a JSON array of ", type,
+      {"description", StrCat("The stream's messages (at least one): a JSON array of ", type,
                              ", or newline-delimited JSON with one ", type, " per line.")},
-      {"content", json::object{
-                      {"application/json",
-                       json::object{{"schema", json::object{{"type", "array"}, {"items", element}}}}},
-                      {"application/x-ndjson", std::move(ndjson)}}}};
+      {"required", true},
+      {"content",
+       json::object{{"application/json",
+                     json::object{{"schema", json::object{{"type", "array"}, {"items", element}}}}},
+                    {"application/x-ndjson", std::move(ndjson)}}}};
 }
 
-json::object OkAnswer(const pb::MethodDescriptor* method, const Binding& binding, Schemas& schemas) {
-  const pb::Descriptor* response = method->output_type();
-  json::value element = binding.response_body.empty()
-                            ? schemas.Message(response)
-                            : schemas.Field(response->FindFieldByName(binding.response_body));
-  std::string what = binding.response_body.empty() ? response->full_name()
-                                                    : StrCat("`", binding.response_body, "` of ", response->full_name());
+bool AnswersReplayHeader(const pb::MethodDescriptor* method) {
+  return std::find(std::begin(kIdempotentReplayMethods), std::end(kIdempotentReplayMethods),
+                   method->full_name()) != std::end(kIdempotentReplayMethods);
+}
+
+json::object OkAnswer(const pb::MethodDescriptor* method, Schemas& schemas) {
+  const std::string& type = method->output_type()->full_name();
+  json::value element = schemas.Message(method->output_type());
   json::object answer;
   if (method->server_streaming()) {
-    answer["description"] = StrCat("Server-Sent Events: each event's data is the JSON of one ", what,
-                                   ", in the order the server sends them.");
-    answer["content"] = json::object{
-        {"text/event-stream", json::object{{"schema", json::object{{"type", "string"}}}, {"x-itemSchema", element}}}};
+    answer["description"] =
+        StrCat("Server-Sent Events. Each event's data is the JSON of one ", type,
+               ", in the order the server sends them. The server may close the stream with an `end` event "
+               "(data `{\"reason\": ...}`) when it stops, or an `error` event whose data is an `Error`; "
+               "lines starting with ':' are keep-alive comments.");
+    answer["content"] =
+        json::object{{"text/event-stream",
+                      json::object{{"schema", json::object{{"type", "string"}}}, {"x-itemSchema", element}}}};
   } else {
-    answer["description"] = StrCat("The ", what, ".");
+    answer["description"] = StrCat("The ", type, ".");
     answer["content"] = json::object{{"application/json", json::object{{"schema", element}}}};
   }
-  const std::string full_name = method->full_name();
-  if (std::find(std::begin(kIdempotentReplayMethods), std::end(kIdempotentReplayMethods), full_name) !=
-      std::end(kIdempotentReplayMethods)) {
-    answer["headers"] = json::object{
-        {"X-Idempotent-Replay",
-         json::object{{"description", "true when this is the first answer to an earlier identical request "
-                                      "(a retry); absent otherwise."},
-                      {"schema", json::object{{"type", "boolean"}}}}}};
+  if (AnswersReplayHeader(method)) {
+    answer["headers"] =
+        json::object{{"X-Idempotent-Replay",
+                      json::object{{"description",
+                                    "true when this is the first answer to an earlier identical request "
+                                    "(a retry); absent otherwise."},
+                                   {"schema", json::object{{"type", "boolean"}}}}}};
   }
   return answer;
 }
 
-json::object Operation(const pb::MethodDescriptor* method, const Binding& binding, size_t binding_index,
-                       Schemas& schemas) {
+json::object Operation(const pb::MethodDescriptor* method, const Binding& binding, Schemas& schemas) {
   const std::string& service = method->service()->name();
-  std::string id = StrCat(service, "_", method->name());
-  if (binding_index > 0) id += StrCat("_", binding_index + 1);
-  json::object operation{{"operationId", id},
-                         {"tags", json::array{json::string(service)}},
-                         {"summary", method->name()},
-                         {"description", StrCat("gRPC method /", method->service()->full_name(), "/", method->name(),
-                                                ".")}};
+  const std::string id = StrCat(service, "_", method->name());
+  json::object operation{
+      {"operationId", id},
+      {"tags", json::array{json::string(service)}},
+      {"summary", method->name()},
+      {"description", StrCat("gRPC method /", method->service()->full_name(), "/", method->name(), ".")}};
   json::array parameters = Parameters(method, binding, schemas);
   if (!parameters.empty()) operation["parameters"] = std::move(parameters);
   if (!binding.body.empty()) operation["requestBody"] = RequestBody(method, binding, schemas);
-  json::object responses{{"200", OkAnswer(method, binding, schemas)}};
+  json::object responses{{"200", OkAnswer(method, schemas)}};
   for (const ErrorAnswer& error : kErrorAnswers) {
     responses.emplace(error.status, json::object{{"$ref", StrCat("#/components/responses/", error.name)}});
   }
@@ -545,13 +567,16 @@ json::object ErrorSchema() {
   json::array names;
   for (std::string_view name : kRpcCodeNames) names.emplace_back(name);
   json::object properties{
-      {"code", json::object{{"type", "integer"}, {"format", "int32"},
+      {"code", json::object{{"type", "integer"},
+                            {"format", "int32"},
                             {"description", "The google.rpc.Code number, e.g. 3 for INVALID_ARGUMENT."}}},
-      {"status", json::object{{"type", "string"}, {"enum", std::move(names)},
-                              {"description", "The google.rpc.Code name."}}},
+      {"status",
+       json::object{
+           {"type", "string"}, {"enum", std::move(names)}, {"description", "The google.rpc.Code name."}}},
       {"message", json::object{{"type", "string"},
-                               {"description", "For the caller: the field and the reason, e.g. "
-                                               "\"sale.lines[0].quantity: must be between 1 and 9999, got 0\"."}}}};
+                               {"description",
+                                "For the caller: the field and the reason, e.g. "
+                                "\"sale.lines[0].quantity: must be between 1 and 9999, got 0\"."}}}};
   return json::object{{"type", "object"},
                       {"required", json::array{"code", "status", "message"}},
                       {"properties", std::move(properties)}};
@@ -562,12 +587,14 @@ json::object Components(Schemas& schemas) {
   extra.emplace(kErrorSchema, ErrorSchema());
   json::object responses;
   for (const ErrorAnswer& error : kErrorAnswers) {
-    responses.emplace(error.name,
-                      json::object{{"description", error.description},
-                                   {"content", json::object{{"application/json",
-                                                             json::object{{"schema", RefTo(kErrorSchema)}}}}}});
+    responses.emplace(
+        error.name,
+        json::object{
+            {"description", error.description},
+            {"content", json::object{{"application/json", json::object{{"schema", RefTo(kErrorSchema)}}}}}});
   }
-  json::object bearer{{"type", "http"}, {"scheme", "bearer"},
+  json::object bearer{{"type", "http"},
+                      {"scheme", "bearer"},
                       {"description", "`Authorization: Bearer <token>`: a terminal, member or admin token."}};
   return json::object{{"schemas", schemas.Components(std::move(extra))},
                       {"responses", std::move(responses)},
@@ -580,21 +607,20 @@ void AddService(const pb::ServiceDescriptor* service, Schemas& schemas, json::ob
                 std::map<std::string, std::string>& routes) {
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
-    const std::vector<Binding> bindings = BindingsOf(method);
-    for (size_t b = 0; b < bindings.size(); ++b) {
-      const Binding& binding = bindings[b];
-      auto [route, added] = routes.emplace(StrCat(binding.verb, " ", binding.path), NameOf(method));
-      if (!added) Broken(StrCat(route->second, " and ", NameOf(method), " both map to ", route->first));
-      json::value& item = paths[binding.path];
-      if (!item.is_object()) item = json::object{};
-      item.as_object().emplace(binding.verb, Operation(method, binding, b, schemas));
-    }
+    const std::optional<Binding> binding = BindingOf(method);
+    if (!binding) continue;
+    auto [route, added] = routes.emplace(StrCat(binding->verb, " ", binding->path), NameOf(method));
+    if (!added) Broken(StrCat(route->second, " and ", NameOf(method), " both map to ", route->first));
+    json::value& item = paths[binding->path];
+    if (!item.is_object()) item = json::object{};
+    item.as_object().emplace(binding->verb, Operation(method, *binding, schemas));
   }
 }
 
 }  // namespace
 
-std::string OpenApiDocument(const std::vector<const pb::ServiceDescriptor*>& services, const OpenApiInfo& info) {
+std::string OpenApiDocument(const std::vector<const pb::ServiceDescriptor*>& services,
+                            const OpenApiInfo& info) {
   if (info.title.empty() || info.version.empty()) Broken("info.title and info.version must not be empty");
   Schemas schemas;
   json::object paths;
@@ -604,7 +630,8 @@ std::string OpenApiDocument(const std::vector<const pb::ServiceDescriptor*>& ser
   for (const pb::ServiceDescriptor* service : services) {
     if (service == nullptr) Broken("a null service descriptor (FindServiceByName found none?)");
     if (!service_names.insert(service->name()).second) Broken(StrCat("two services named ", service->name()));
-    tags.emplace_back(json::object{{"name", service->name()}, {"description", StrCat("gRPC service ", service->full_name(), ".")}});
+    tags.emplace_back(json::object{{"name", service->name()},
+                                   {"description", StrCat("gRPC service ", service->full_name(), ".")}});
     AddService(service, schemas, paths, routes);
   }
   assert(routes.size() >= paths.size());

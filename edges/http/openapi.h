@@ -8,11 +8,11 @@
 //       {pool->FindServiceByName("loyalty.v1.PosService"), ...},
 //       {.title = "loyalty", .version = "1", .description = "..."});
 //
-// What it describes, i.e. how the HTTP edge maps a request:
-//  - one operation per google.api.http binding (additional_bindings too);
-//    methods without an annotation are not on HTTP and are left out;
-//  - `{field}` path segments are required path parameters bound to that
-//    (possibly dotted) field of the request; `body: "*"` is the request
+// What it describes, i.e. how the HTTP edge (routes.h) maps a request:
+//  - one operation per annotated method (methods without google.api.http
+//    are not on HTTP and are left out);
+//  - `{field}` path segments are required string path parameters bound to
+//    that (possibly dotted) field of the request; `body: "*"` is the request
 //    message less those fields, `body: "field"` that field; fields bound to
 //    neither are query parameters (scalars, enums by value name, repeated
 //    scalars repeated, nested messages as dotted names);
@@ -25,10 +25,12 @@
 //  - errors as the shared `Error` schema, bearer authentication everywhere.
 // The document covers the API only, not /healthz, /metrics and the like.
 //
-// The annotations must agree with the messages (a path variable or body names
-// an existing field of the request, no two RPCs share a verb and path). A
-// disagreement is a bug in the contract, not an input error: it is logged
-// and aborts, at the first start or in the unit test that builds the document.
+// The annotations must agree with the messages and with what the edge serves:
+// a path variable names a singular string field of the request, a body a
+// singular message field; no custom verbs, additional_bindings or
+// response_body; no two RPCs on one verb and path. A disagreement is a bug in
+// the contract, not an input error: it is logged and aborts, at the first
+// start or in the unit test that builds the document.
 //
 // Thread-safety: OpenApiDocument only reads the (immutable) descriptors; it
 // may be called from any thread, concurrently.
@@ -38,10 +40,10 @@
 // <boost/json.hpp> there.
 #pragma once
 
+#include <google/protobuf/descriptor.h>
+
 #include <string>
 #include <vector>
-
-#include <google/protobuf/descriptor.h>
 
 namespace loyalty::http {
 

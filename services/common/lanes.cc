@@ -32,6 +32,7 @@ size_t Lanes::LaneOf(std::string_view ordering_key) const {
 bool Lanes::Enqueue(Lane& lane, Task task) {
   std::lock_guard<std::mutex> lock(lane.mu);
   lane.queue.push_back(std::move(task));
+  queued_.fetch_add(1, std::memory_order_relaxed);
   if (lane.busy) return false;
   lane.busy = true;
   return true;
@@ -50,6 +51,7 @@ void Lanes::Drain(Lane& lane, size_t max_tasks) {
       if (done == max_tasks) break;  // still busy: the pool takes over below
       task = std::move(lane.queue.front());
       lane.queue.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     task();
   }
@@ -70,7 +72,11 @@ void Lanes::Post(std::string_view ordering_key, Task task) {
 
 void Lanes::PostUnordered(Task task) {
   assert(!joined_ && "lane work after Stop returned");
-  boost::asio::post(io_, std::move(task));
+  unordered_.fetch_add(1, std::memory_order_relaxed);
+  boost::asio::post(io_, [this, task = std::move(task)] {
+    unordered_.fetch_sub(1, std::memory_order_relaxed);
+    task();
+  });
 }
 
 void Lanes::Stop() {

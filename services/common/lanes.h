@@ -60,6 +60,10 @@ class Lanes {
   void Stop();
 
   size_t lane_count() const { return lanes_.size(); }
+  // Tasks waiting in lanes (not yet running), and unordered tasks waiting
+  // for a pool thread: what /metrics shows as queue depth.
+  size_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
+  size_t queued_unordered_tasks() const { return unordered_.load(std::memory_order_relaxed); }
   size_t LaneOf(std::string_view ordering_key) const;
 
  private:
@@ -83,6 +87,8 @@ class Lanes {
   std::vector<std::thread> threads_;
   bool stopping_ = false;             // Stop was called (tasks may still give work)
   std::atomic<bool> joined_{false};   // Stop returned: no more work may come
+  std::atomic<size_t> queued_{0};
+  std::atomic<size_t> unordered_{0};
 
 };
 

@@ -14,6 +14,7 @@
 #include "services/common/fingerprint.h"
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
+#include "services/loyalty/event_apply.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/replay.h"
 #include "services/common/field_checks.h"
@@ -157,6 +158,7 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const
   *event.mutable_enroll() = request;
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
+  CountCommitted(event);
   out.set_created(true);
   return out;
 }
@@ -238,6 +240,7 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   *out.mutable_balance() = BalanceOf(member, now);
   const std::string member_id = member.record.member_id();
   LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
+  CountCommitted(event);
 
   auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member_id, storage::LedgerEntryId(seq, 0)));
   if (entry.ok() && entry->has_value()) *out.mutable_entry() = **entry;
@@ -493,6 +496,7 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   event.mutable_expire();
   writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
+  CountCommitted(event);
   return entries.empty() ? 0 : -entries[0].points;
 }
 

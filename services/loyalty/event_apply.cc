@@ -3,6 +3,7 @@
 #include <cassert>
 #include <optional>
 
+#include "base/metrics.h"
 #include "base/str_cat.h"
 #include "storage/keys.h"
 
@@ -226,6 +227,14 @@ absl::Status ApplyClaimEvent(const ApplyContext& ctx, const v1::Sale& original, 
   outcome->set_net_amount_minor(original.total_minor());
   outcome->set_currency(original.currency());
   return absl::OkStatus();
+}
+
+void CountCommitted(const internal::EventRecord& event) {
+  static auto& applied = metrics::DefaultRegistry().AddCounter(
+      "loyaltyd_events_applied_total", "Events committed, by kind (replayed retries not counted)", {"kind"});
+  const auto* field = internal::EventRecord::descriptor()->FindFieldByNumber(static_cast<int>(event.event_case()));
+  assert(field != nullptr);  // every event record has its event
+  applied.WithLabels({field != nullptr ? field->name() : std::string("none")}).Inc();
 }
 
 }  // namespace loyalty

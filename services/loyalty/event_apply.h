@@ -56,4 +56,8 @@ absl::Status ApplyClaimEvent(const ApplyContext& ctx, const v1::Sale& original, 
 // "store/terminal/transaction", for messages.
 std::string RefText(const v1::TransactionRef& ref);
 
+// Counts a committed event by kind (loyaltyd_events_applied_total in
+// /metrics). Call once per event, after its commit succeeded.
+void CountCommitted(const internal::EventRecord& event);
+
 }  // namespace loyalty

@@ -156,6 +156,7 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
   } else {
     LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
   }
+  CountCommitted(event);
   return Applied{std::move(outcome), /*replayed=*/false};
 }
 
@@ -375,6 +376,7 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
   *record.mutable_claim() = claim;
   writes.Put(Cf::kEvents, storage::EventKey(seq), record);
   LOYALTY_RETURN_IF_ERROR(CommitMember(writes, durability, std::move(member)));
+  CountCommitted(record);
   return Applied{std::move(outcome), false};
 }
 
@@ -477,6 +479,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
     counters_.Release(stock_key);
     return s;
   }
+  CountCommitted(event);
   return response;
 }
 

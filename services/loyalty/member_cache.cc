@@ -30,7 +30,11 @@ MemberCache::Lookup MemberCache::Find(std::string_view member_id) {
   Shard& shard = ShardOf(member_id);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.entries.find(member_id);
-  if (it == shard.entries.end()) return {nullptr, shard.puts};
+  if (it == shard.entries.end()) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return {nullptr, shard.puts};
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
   shard.lru.splice(shard.lru.begin(), shard.lru, it->second.lru);
   return {it->second.member, 0};
 }

@@ -16,6 +16,7 @@
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -58,6 +59,9 @@ class MemberCache {
 
   size_t bytes() const;
   size_t entries() const;
+  // Finds that found the member, and that did not, since start.
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -83,6 +87,8 @@ class MemberCache {
   void StoreLocked(Shard& shard, MemberPtr member);
 
   const size_t capacity_per_shard_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
   std::vector<Shard> shards_;
 };
 

@@ -124,18 +124,21 @@ atexit.register(_kill_all_at_exit)
 
 
 class LoyaltydProcess:
-    """One loyaltyd server on a fixed loopback port and data directory.
+    """One loyaltyd server on fixed loopback ports (gRPC and HTTP) and a data
+    directory.
 
     `work_dir` holds the config file and the log (stdout and stderr of every
     start, appended); it defaults to a new temporary directory.
     `extra_config` is appended verbatim to the text-format config.
     """
 
-    def __init__(self, binary, data_dir, port, credentials, work_dir=None, extra_config=""):
+    def __init__(self, binary, data_dir, port, credentials, work_dir=None, extra_config="", http_port=None):
         self.binary = os.path.abspath(binary)
         self.data_dir = os.path.abspath(data_dir)
         self.port = port
         self.address = f"127.0.0.1:{port}"
+        self.http_port = free_port() if http_port is None else http_port
+        self.http_address = f"127.0.0.1:{self.http_port}"
         self.credentials = list(credentials)
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="loyaltyd-")
         self.config_path = os.path.join(self.work_dir, "loyaltyd.textproto")
@@ -152,7 +155,8 @@ class LoyaltydProcess:
         from google.protobuf import text_format
         from loyalty.internal import config_pb2
 
-        cfg = config_pb2.ServerConfig(grpc_listen=self.address, data_dir=self.data_dir)
+        cfg = config_pb2.ServerConfig(grpc_listen=self.address, data_dir=self.data_dir,
+                                      http_listen=self.http_address)
         for c in self.credentials:
             cfg.credentials.add(
                 name=c.name,

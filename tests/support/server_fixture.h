@@ -39,6 +39,7 @@ class ServerFixture : public ::testing::Test {
   void SetUp() override {
     internal::ServerConfig config;
     config.set_grpc_listen("127.0.0.1:0");
+    config.set_http_listen("127.0.0.1:0");
     config.set_data_dir(dir_.Sub("db"));
     config.set_worker_threads(WorkerThreads());
     config.set_member_strands(64);

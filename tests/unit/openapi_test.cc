@@ -4,17 +4,19 @@
 // JSON mapping, streams have their media types, and the independent
 // validator (tests/js/validate_openapi.mjs) accepts the document. Small
 // protos built at run time cover what the contract does not use yet (dotted
-// path variables, recursion, additional bindings) and the contract bugs that
-// must stop the server.
+// path variables, recursion, body fields with path fields inside) and the
+// contract bugs that must stop the server.
 #include "edges/http/openapi.h"
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
@@ -22,11 +24,11 @@
 #include <vector>
 
 // Boost.JSON's definitions are compiled into openapi.cc (see openapi.h).
-#include <boost/json.hpp>
-#include <google/protobuf/compiler/parser.h>
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/text_format.h>
+
+#include <boost/json.hpp>
 
 #include "google/api/annotations.pb.h"
 #include "loyalty/v1/admin.pb.h"
@@ -63,13 +65,16 @@ std::string LoyaltyDocumentText() { return OpenApiDocument(LoyaltyServices(), kI
 
 json::object Parse(const std::string& text) { return json::parse(text).as_object(); }
 
-const json::object& LoyaltyDocument() {
-  static const json::object document = Parse(LoyaltyDocumentText());
+const json::value& LoyaltyDocumentValue() {
+  static const json::value document = json::parse(LoyaltyDocumentText());
   return document;
 }
 
+const json::object& LoyaltyDocument() { return LoyaltyDocumentValue().as_object(); }
+
 // The operation at document.paths[path][verb]; fails the test if absent.
-const json::object& Operation(const json::object& document, const std::string& path, const std::string& verb) {
+const json::object& Operation(const json::object& document, const std::string& path,
+                              const std::string& verb) {
   static const json::object kNone;
   const json::value* item = document.at("paths").as_object().if_contains(path);
   if (item == nullptr || !item->as_object().contains(verb)) {
@@ -102,7 +107,9 @@ json::value OkSchema(const json::object& operation, const std::string& media_typ
   return operation.at("responses").at("200").at("content").at(media_type).at("schema");
 }
 
-json::value Ref(std::string_view name) { return json::object{{"$ref", std::string("#/components/schemas/") + std::string(name)}}; }
+json::value Ref(std::string_view name) {
+  return json::object{{"$ref", std::string("#/components/schemas/") + std::string(name)}};
+}
 
 // Every "$ref" anywhere below `value`.
 void CollectRefs(const json::value& value, std::vector<std::string>& refs) {
@@ -116,48 +123,136 @@ void CollectRefs(const json::value& value, std::vector<std::string>& refs) {
   }
 }
 
-// Builds `text` as a .proto file in a pool over the generated one (so it can
-// import google/api/annotations.proto and the well-known types).
-class TestProtos {
+// A .proto file of the package `t`, built at run time in a pool over the
+// generated one (so it can use google.api.http and the well-known types).
+// Fields are written "[repeated] type name" or "map<k,v> name" and numbered
+// in order; rules in google.api.HttpRule's text format.
+class TestProto {
  public:
-  TestProtos() : pool_(pb::DescriptorPool::generated_pool()) { (void)google::api::http; }
-
-  const pb::FileDescriptor* Build(const std::string& text) {
-    pb::io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
-    Errors errors;
-    pb::io::Tokenizer tokenizer(&input, &errors);
-    pb::compiler::Parser parser;
-    parser.RecordErrorsTo(&errors);
-    pb::FileDescriptorProto proto;
-    EXPECT_TRUE(parser.Parse(&tokenizer, &proto)) << errors.text;
-    proto.set_name("test/file" + std::to_string(++files_) + ".proto");
-    const pb::FileDescriptor* file = pool_.BuildFile(proto);
-    EXPECT_NE(file, nullptr);
-    return file;
+  TestProto() : pool_(pb::DescriptorPool::generated_pool()) {
+    (void)google::api::http;  // links annotations.proto into the generated pool
+    file_.set_name("test/openapi_test.proto");
+    file_.set_package("t");
+    file_.set_syntax("proto3");
+    for (const char* dependency : {"google/api/annotations.proto", "google/protobuf/timestamp.proto",
+                                   "google/protobuf/duration.proto", "google/protobuf/wrappers.proto"}) {
+      file_.add_dependency(dependency);
+    }
+    file_.add_service()->set_name("S");
   }
 
-  const pb::ServiceDescriptor* Service(const std::string& text) {
-    const pb::FileDescriptor* file = Build(text);
-    return file == nullptr || file->service_count() == 0 ? nullptr : file->service(0);
+  TestProto& Message(const std::string& name, const std::vector<std::string>& fields) {
+    pb::DescriptorProto* message = file_.add_message_type();
+    message->set_name(name);
+    for (const std::string& spec : fields) AddField(*message, spec);
+    return *this;
+  }
+
+  TestProto& Enum(const std::string& name, const std::vector<std::string>& values) {
+    pb::EnumDescriptorProto* enum_type = file_.add_enum_type();
+    enum_type->set_name(name);
+    for (size_t i = 0; i < values.size(); ++i) {
+      pb::EnumValueDescriptorProto* value = enum_type->add_value();
+      value->set_name(values[i]);
+      value->set_number(static_cast<int>(i));
+    }
+    return *this;
+  }
+
+  // An RPC of service S; no annotation when `rule` is empty.
+  TestProto& Rpc(const std::string& name, const std::string& request, const std::string& response,
+                 const std::string& rule) {
+    pb::MethodDescriptorProto* method = file_.mutable_service(0)->add_method();
+    method->set_name(name);
+    method->set_input_type(".t." + request);
+    method->set_output_type(".t." + response);
+    if (!rule.empty()) {
+      google::api::HttpRule* http = method->mutable_options()->MutableExtension(google::api::http);
+      EXPECT_TRUE(pb::TextFormat::ParseFromString(rule, http)) << rule;
+    }
+    return *this;
+  }
+
+  // The service S; valid while this TestProto lives (it owns the pool).
+  const pb::ServiceDescriptor* Build() {
+    const pb::FileDescriptor* file = pool_.BuildFile(file_);
+    EXPECT_NE(file, nullptr) << file_.DebugString();
+    return file == nullptr ? nullptr : file->service(0);
   }
 
  private:
-  struct Errors : pb::io::ErrorCollector {
-    void AddError(int line, int column, const std::string& message) override {
-      text += std::to_string(line) + ":" + std::to_string(column) + ": " + message + "\n";
+  static void AddField(pb::DescriptorProto& message, std::string spec) {
+    pb::FieldDescriptorProto* field = message.add_field();
+    field->set_number(message.field_size());
+    field->set_label(pb::FieldDescriptorProto::LABEL_OPTIONAL);
+    if (spec.starts_with("repeated ")) {
+      field->set_label(pb::FieldDescriptorProto::LABEL_REPEATED);
+      spec = spec.substr(9);
     }
-    std::string text;
-  };
+    const size_t space = spec.rfind(' ');
+    const std::string type = spec.substr(0, space);
+    field->set_name(spec.substr(space + 1));
+    if (type.starts_with("map<")) {  // map<k,v>: a repeated nested entry message
+      const size_t comma = type.find(',');
+      pb::DescriptorProto* entry = message.add_nested_type();
+      std::string entry_name;  // protoc's: "by_name" -> "ByNameEntry"
+      bool upper = true;
+      for (char c : field->name()) {
+        if (c == '_') {
+          upper = true;
+        } else {
+          entry_name += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+          upper = false;
+        }
+      }
+      entry->set_name(entry_name + "Entry");
+      entry->mutable_options()->set_map_entry(true);
+      AddField(*entry, type.substr(4, comma - 4) + " key");
+      AddField(*entry, type.substr(comma + 1, type.size() - comma - 2) + " value");
+      field->set_label(pb::FieldDescriptorProto::LABEL_REPEATED);
+      field->set_type_name(".t." + message.name() + "." + entry->name());
+      return;
+    }
+    static const std::map<std::string, pb::FieldDescriptorProto::Type> kScalars = {
+        {"string", pb::FieldDescriptorProto::TYPE_STRING}, {"bytes", pb::FieldDescriptorProto::TYPE_BYTES},
+        {"int64", pb::FieldDescriptorProto::TYPE_INT64},   {"int32", pb::FieldDescriptorProto::TYPE_INT32},
+        {"bool", pb::FieldDescriptorProto::TYPE_BOOL},     {"double", pb::FieldDescriptorProto::TYPE_DOUBLE}};
+    if (auto scalar = kScalars.find(type); scalar != kScalars.end()) {
+      field->set_type(scalar->second);
+    } else {  // a message or enum: the pool resolves which
+      field->set_type_name(type.starts_with("google.") ? "." + type : ".t." + type);
+    }
+  }
+
   pb::DescriptorPool pool_;
-  int files_ = 0;
+  pb::FileDescriptorProto file_;
 };
 
-// A service of the package `t` with the given RPCs, over these messages.
-std::string TestProto(const std::string& messages, const std::string& rpcs) {
-  return "syntax = \"proto3\";\npackage t;\nimport \"google/api/annotations.proto\";\n"
-         "import \"google/protobuf/timestamp.proto\";\nimport \"google/protobuf/duration.proto\";\n"
-         "import \"google/protobuf/wrappers.proto\";\n" +
-         messages + "\nservice S {\n" + rpcs + "\n}\n";
+// The document of a test service with what the contract does not use yet:
+// dotted path variables, a recursive message, nested and enum query
+// parameters, a body field less a path field, maps of messages and
+// well-known types.
+std::string FeatureDocumentText() {
+  TestProto proto;  // owns the descriptors
+  const pb::ServiceDescriptor* service =
+      proto.Enum("Color", {"COLOR_UNSPECIFIED", "COLOR_RED"})
+          .Message("Node", {"string name", "repeated Node children", "Node parent"})
+          .Message("Key", {"string shop", "string id"})
+          .Message("Filter",
+                   {"Color color", "repeated string tags", "Key key", "google.protobuf.Timestamp since"})
+          .Message("GetReq", {"Key key", "Filter filter", "repeated Node nodes", "map<string,string> labels",
+                              "google.protobuf.Int64Value limit", "Node root"})
+          .Message("PutReq", {"Key key", "Node node", "string note"})
+          .Message("Resp", {"Node node", "google.protobuf.Duration took", "google.protobuf.BoolValue ok",
+                            "bytes raw", "map<string,Node> by_name"})
+          .Rpc("Get", "GetReq", "Resp", R"(get: "/v1/shops/{key.shop}/items/{key.id=items/*}")")
+          .Rpc("Put", "PutReq", "Resp", R"(post: "/v1/shops/{key.shop}:put" body: "*")")
+          .Rpc("PutNode", "PutReq", "Resp", R"(patch: "/v1/nodes/{node.name}" body: "node")")
+          .Rpc("NotOnHttp", "PutReq", "Resp", "")
+          .Build();
+  EXPECT_NE(service, nullptr);
+  if (service == nullptr) return "";
+  return OpenApiDocument({service}, {.title = "t", .version = "0", .description = ""});
 }
 
 // Every method of the three services is an operation on the verb and path of
@@ -241,13 +336,15 @@ TEST(OpenApiTest, FieldsFollowTheProto3JsonMapping) {
   const json::object& outcome = Schema(document, "loyalty.v1.EventOutcome").at("properties").as_object();
   EXPECT_EQ(outcome.at("event_seq"), (json::object{{"type", "string"}, {"format", "uint64"}}));
   EXPECT_EQ(outcome.at("balance"), Ref("loyalty.v1.Balance"));
-  EXPECT_EQ(outcome.at("applied_offer_ids"), (json::object{{"type", "array"}, {"items", {{"type", "string"}}}}));
+  EXPECT_EQ(outcome.at("applied_offer_ids"),
+            (json::object{{"type", "array"}, {"items", {{"type", "string"}}}}));
   const json::object& sale = Schema(document, "loyalty.v1.Sale").at("properties").as_object();
   EXPECT_EQ(sale.at("occurred_at"), (json::object{{"type", "string"}, {"format", "date-time"}}));
   EXPECT_EQ(sale.at("lines").at("items"), Ref("loyalty.v1.LineItem"));
   const json::object& report = Schema(document, "loyalty.v1.DryRunReport").at("properties").as_object();
   EXPECT_EQ(report.at("members_per_tier_after"),
-            (json::object{{"type", "object"}, {"additionalProperties", {{"type", "string"}, {"format", "uint64"}}}}));
+            (json::object{{"type", "object"},
+                          {"additionalProperties", {{"type", "string"}, {"format", "uint64"}}}}));
   EXPECT_EQ(Schema(document, "loyalty.v1.VerifyLedgerRequest").at("properties").at("replay_events"),
             (json::object{{"type", "boolean"}}));
 }
@@ -279,8 +376,14 @@ TEST(OpenApiTest, OneofIsDescribed) {
 TEST(OpenApiTest, BodiesAndQueryParameters) {
   const json::object& document = LoyaltyDocument();
   EXPECT_EQ(BodySchema(Operation(document, "/v1/sales", "post")), Ref("loyalty.v1.Sale"));
-  EXPECT_EQ(BodySchema(Operation(document, "/v1/members:lookup", "post")), Ref("loyalty.v1.MemberIdentifier"));
-  EXPECT_EQ(BodySchema(Operation(document, "/v1/baskets:evaluate", "post")), Ref("loyalty.v1.EvaluateBasketRequest"));
+  // A body field must be sent; "*" reads an empty body as {}.
+  EXPECT_EQ(Operation(document, "/v1/sales", "post").at("requestBody").at("required"), json::value(true));
+  EXPECT_FALSE(
+      Operation(document, "/v1/expiry:run", "post").at("requestBody").as_object().contains("required"));
+  EXPECT_EQ(BodySchema(Operation(document, "/v1/members:lookup", "post")),
+            Ref("loyalty.v1.MemberIdentifier"));
+  EXPECT_EQ(BodySchema(Operation(document, "/v1/baskets:evaluate", "post")),
+            Ref("loyalty.v1.EvaluateBasketRequest"));
   const json::value redeem = BodySchema(Operation(document, "/v1/members/{member_id}/redemptions", "post"));
   EXPECT_EQ(redeem.at("properties"),
             (json::object{{"reward_id", {{"type", "string"}}}, {"request_id", {{"type", "string"}}}}));
@@ -295,7 +398,8 @@ TEST(OpenApiTest, BodiesAndQueryParameters) {
 TEST(OpenApiTest, StreamsHaveTheirMediaTypes) {
   const json::object& document = LoyaltyDocument();
   const json::object& backlog = Operation(document, "/v1/backlog", "post");
-  EXPECT_EQ(BodySchema(backlog), (json::object{{"type", "array"}, {"items", Ref("loyalty.v1.BacklogEvent")}}));
+  EXPECT_EQ(BodySchema(backlog),
+            (json::object{{"type", "array"}, {"items", Ref("loyalty.v1.BacklogEvent")}}));
   const json::object& ndjson = backlog.at("requestBody").at("content").at("application/x-ndjson").as_object();
   EXPECT_EQ(ndjson.at("x-itemSchema"), Ref("loyalty.v1.BacklogEvent"));
   EXPECT_EQ(OkSchema(backlog), Ref("loyalty.v1.BacklogResult"));
@@ -318,8 +422,8 @@ TEST(OpenApiTest, ErrorsReplayHeaderAndSecurity) {
       const json::object& responses = operation.at("responses").as_object();
       for (const char* status : {"400", "401", "403", "404", "409", "429", "500", "503"}) {
         ASSERT_TRUE(responses.contains(status)) << path << " " << status;
-        const json::value& answer =
-            document.at_pointer("/components/responses/" + std::string(responses.at(status).at("$ref").as_string()).substr(sizeof("#/components/responses/") - 1));
+        const std::string ref(responses.at(status).at("$ref").as_string());
+        const json::value& answer = LoyaltyDocumentValue().at_pointer(ref.substr(1));
         EXPECT_EQ(answer.at("content").at("application/json").at("schema"), Ref("Error"));
       }
       if (responses.at("200").as_object().contains("headers")) {
@@ -328,14 +432,14 @@ TEST(OpenApiTest, ErrorsReplayHeaderAndSecurity) {
       }
     }
   }
-  EXPECT_EQ(with_replay,
-            (std::set<std::string>{"PosService_RecordSale", "PosService_RecordReturn", "PosService_VoidSale"}));
+  EXPECT_EQ(with_replay, (std::set<std::string>{"PosService_RecordSale", "PosService_RecordReturn",
+                                                "PosService_VoidSale"}));
   const json::object& error = Schema(document, "Error").at("properties").as_object();
   EXPECT_EQ(error.at("code").at("type"), "integer");
   EXPECT_EQ(error.at("status").at("type"), "string");
   EXPECT_EQ(error.at("message").at("type"), "string");
   EXPECT_EQ(document.at("security"), (json::array{json::object{{"bearerAuth", json::array{}}}}));
-  EXPECT_EQ(document.at_pointer("/components/securitySchemes/bearerAuth/scheme"), "bearer");
+  EXPECT_EQ(LoyaltyDocumentValue().at_pointer("/components/securitySchemes/bearerAuth/scheme"), "bearer");
   EXPECT_EQ(document.at("openapi"), "3.0.3");
   EXPECT_EQ(document.at("info").at("title"), "loyaltyd");
 }
@@ -350,7 +454,7 @@ TEST(OpenApiTest, RefsResolveAndOnlyApiPaths) {
   for (const std::string& ref : refs) {
     ASSERT_EQ(ref.rfind("#/", 0), 0u) << ref;
     std::error_code ec;
-    EXPECT_NE(json::value(document).find_pointer(ref.substr(1), ec), nullptr) << ref;
+    EXPECT_NE(LoyaltyDocumentValue().find_pointer(ref.substr(1), ec), nullptr) << ref;
   }
   for (const auto& [path, item] : document.at("paths").as_object()) {
     EXPECT_EQ(std::string(path).rfind("/v1/", 0), 0u) << path;
@@ -360,54 +464,31 @@ TEST(OpenApiTest, RefsResolveAndOnlyApiPaths) {
 // The same descriptors give the same text, byte for byte.
 TEST(OpenApiTest, Deterministic) { EXPECT_EQ(LoyaltyDocumentText(), LoyaltyDocumentText()); }
 
-// Dotted path variables, a recursive message, nested and enum query
-// parameters, additional bindings, response_body and well-known types.
+// The test service's document: dotted path variables, a recursive message,
+// nested and enum query parameters, a body field less a path field, maps and
+// well-known types.
 TEST(OpenApiTest, AnnotationsTheContractDoesNotUseYet) {
-  TestProtos protos;
-  const pb::ServiceDescriptor* service = protos.Service(TestProto(
-      R"(
-      enum Color { COLOR_UNSPECIFIED = 0; COLOR_RED = 1; }
-      message Node { string name = 1; repeated Node children = 2; Node parent = 3; }
-      message Key { string shop = 1; string id = 2; }
-      message Filter { Color color = 1; repeated string tags = 2; Key key = 3; google.protobuf.Timestamp since = 4; }
-      message GetReq { Key key = 1; Filter filter = 2; repeated Node nodes = 3; map<string, string> labels = 4;
-                       google.protobuf.Int64Value limit = 5; Node root = 6; }
-      message PutReq { Key key = 1; Node node = 2; string note = 3; }
-      message Resp { Node node = 1; google.protobuf.Duration took = 2; google.protobuf.BoolValue ok = 3; bytes raw = 4; }
-      )",
-      R"(
-      rpc Get(GetReq) returns (Resp) {
-        option (google.api.http) = { get: "/v1/shops/{key.shop}/items/{key.id=items/*}" response_body: "node"
-                                     additional_bindings { get: "/v1/items/{key.id}" } };
-      }
-      rpc Put(PutReq) returns (Resp) { option (google.api.http) = { post: "/v1/shops/{key.shop}:put" body: "*" }; }
-      rpc PutNode(PutReq) returns (Resp) { option (google.api.http) = { patch: "/v1/nodes/{node.name}" body: "node" }; }
-      rpc NotOnHttp(PutReq) returns (Resp);
-      )"));
-  ASSERT_NE(service, nullptr);
-  const json::object document = Parse(OpenApiDocument({service}, {.title = "t", .version = "0"}));
-
+  const json::object document = Parse(FeatureDocumentText());
   const json::object& get = Operation(document, "/v1/shops/{key.shop}/items/{key.id}", "get");
   EXPECT_EQ(get.at("operationId"), "S_Get");
   EXPECT_EQ(ParameterNames(get, "path"), (std::set<std::string>{"key.shop", "key.id"}));
   // Nested messages flatten to dotted names; repeated messages, maps and a
-  // recursive message's repeats have no query form.
+  // message inside itself (root.parent) have no query form.
   EXPECT_EQ(ParameterNames(get, "query"),
-            (std::set<std::string>{"filter.color", "filter.tags", "filter.key.shop", "filter.key.id", "filter.since",
-                                   "limit", "root.name", "root.parent.name"}));
-  EXPECT_EQ(OkSchema(get), Ref("t.Node"));  // response_body
-  const json::object& more = Operation(document, "/v1/items/{key.id}", "get");
-  EXPECT_EQ(more.at("operationId"), "S_Get_2");
-  EXPECT_EQ(ParameterNames(more, "query").count("key.shop"), 1u);
+            (std::set<std::string>{"filter.color", "filter.tags", "filter.key.shop", "filter.key.id",
+                                   "filter.since", "limit", "root.name"}));
+  EXPECT_EQ(OkSchema(get), Ref("t.Resp"));
 
   const json::object& put = Operation(document, "/v1/shops/{key.shop}:put", "post");
   const json::value body = BodySchema(put);
   EXPECT_EQ(body.at("properties").at("key").at("properties"), (json::object{{"id", {{"type", "string"}}}}));
   EXPECT_EQ(body.at("properties").at("node"), Ref("t.Node"));
+  EXPECT_FALSE(put.at("requestBody").as_object().contains("required"));  // "*": an empty body is {}
   const json::object& put_node = Operation(document, "/v1/nodes/{node.name}", "patch");
   EXPECT_EQ(BodySchema(put_node).at("properties").as_object().contains("name"), false);
+  EXPECT_EQ(put_node.at("requestBody").at("required"), json::value(true));  // a body field must come
   EXPECT_EQ(ParameterNames(put_node, "query"), (std::set<std::string>{"key.shop", "key.id", "note"}));
-  EXPECT_EQ(document.at("paths").as_object().size(), 4u);  // NotOnHttp is not on HTTP
+  EXPECT_EQ(document.at("paths").as_object().size(), 3u);  // NotOnHttp is not on HTTP
 
   const json::object& node = Schema(document, "t.Node").at("properties").as_object();
   EXPECT_EQ(node.at("children").at("items"), Ref("t.Node"));  // recursion by $ref
@@ -416,6 +497,7 @@ TEST(OpenApiTest, AnnotationsTheContractDoesNotUseYet) {
   EXPECT_EQ(resp.at("took").at("type"), "string");
   EXPECT_EQ(resp.at("ok"), (json::object{{"type", "boolean"}, {"nullable", true}}));
   EXPECT_EQ(resp.at("raw"), (json::object{{"type", "string"}, {"format", "byte"}}));
+  EXPECT_EQ(resp.at("by_name"), (json::object{{"type", "object"}, {"additionalProperties", Ref("t.Node")}}));
   EXPECT_EQ(Schema(document, "t.Color").at("enum"), (json::array{"COLOR_UNSPECIFIED", "COLOR_RED"}));
 }
 
@@ -423,24 +505,34 @@ TEST(OpenApiTest, AnnotationsTheContractDoesNotUseYet) {
 // the document aborts, naming the method and the field.
 TEST(OpenApiDeathTest, ContractBugsAbort) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string messages = "message Req { string id = 1; Inner inner = 2; }\nmessage Inner { string a = 1; }\n";
-  auto document_of = [&](const std::string& rpcs) {
-    TestProtos protos;
-    const pb::ServiceDescriptor* service = protos.Service(TestProto(messages, rpcs));
+  // Service S over `message Req { string id = 1; Inner inner = 2; }` with
+  // RPCs of the given rules.
+  auto document_of = [](const std::vector<std::pair<std::string, std::string>>& rpcs) {
+    TestProto proto;
+    proto.Message("Inner", {"string a"}).Message("Req", {"string id", "Inner inner"});
+    for (const auto& [name, rule] : rpcs) proto.Rpc(name, "Req", "Req", rule);
+    const pb::ServiceDescriptor* service = proto.Build();
     ASSERT_NE(service, nullptr);
-    OpenApiDocument({service}, {.title = "t", .version = "0"});
+    OpenApiDocument({service}, {.title = "t", .version = "0", .description = ""});
   };
-  EXPECT_DEATH(document_of(R"(rpc M(Req) returns (Req) { option (google.api.http) = { get: "/v1/{member_id}" }; })"),
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/{member_id}")"}}),
                "S.M: path variable \\{member_id\\} names no field of t.Req");
-  EXPECT_DEATH(document_of(R"(rpc M(Req) returns (Req) { option (google.api.http) = { get: "/v1/{inner}" }; })"),
-               "S.M: path variable \\{inner\\} is not a singular scalar field");
-  EXPECT_DEATH(document_of(R"(rpc M(Req) returns (Req) { option (google.api.http) = { post: "/v1/x" body: "nope" }; })"),
-               "S.M: body \"nope\" names no field of t.Req");
-  EXPECT_DEATH(document_of(R"(rpc M(Req) returns (Req) { option (google.api.http) = { get: "/v1/x" };
-                              rpc N(Req) returns (Req) { option (google.api.http) = { get: "/v1/x" }; })"),
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/{inner}")"}}),
+               "S.M: path variable \\{inner\\} is not a singular string field");
+  EXPECT_DEATH(document_of({{"M", R"(post: "/v1/x" body: "nope")"}}),
+               "S.M: body \"nope\" names no singular message field of t.Req");
+  EXPECT_DEATH(document_of({{"M", R"(post: "/v1/x" body: "id")"}}),
+               "S.M: body \"id\" names no singular message field of t.Req");
+  // What the HTTP edge does not serve is not documented either.
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/x" additional_bindings { get: "/v1/y" })"}}),
+               "S.M: additional_bindings are not served");
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/x" response_body: "inner")"}}),
+               "S.M: response_body is not served");
+  EXPECT_DEATH(document_of({{"M", R"(custom { kind: "HEAD" path: "/v1/x" })"}}),
+               "S.M: custom verb HEAD is not served over HTTP");
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/x")"}, {"N", R"(get: "/v1/x")"}}),
                "S.M and S.N both map to get /v1/x");
-  EXPECT_DEATH(document_of(R"(rpc M(Req) returns (Req) { option (google.api.http) = { get: "/v1/*/x" }; })"),
-               "S.M: '\\*' outside a variable");
+  EXPECT_DEATH(document_of({{"M", R"(get: "/v1/*/x")"}}), "S.M: '\\*' outside a variable");
   EXPECT_DEATH(OpenApiDocument({nullptr}, kInfo), "a null service descriptor");
 }
 
@@ -453,29 +545,75 @@ TEST(OpenApiTest, ReplayHeaderMethodsExist) {
   }
 }
 
-// The independent validator (official OpenAPI 3.0 JSON schema, $refs, path
-// parameter rules) accepts the document.
-TEST(OpenApiTest, IndependentValidatorAccepts) {
-  const char* js_env = std::getenv("LOYALTY_TESTS_JS_DIR");
-  const std::filesystem::path js =
-      js_env != nullptr ? std::filesystem::path(js_env) : std::filesystem::path(__FILE__).parent_path().parent_path() / "js";
-  if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
-  if (!std::filesystem::exists(js / "node_modules" / "@seriousme" / "openapi-schema-validator")) {
-    GTEST_SKIP() << "no " << (js / "node_modules") << ": run tests/js/install.sh";
+// tests/js, or $LOYALTY_TESTS_JS_DIR.
+std::filesystem::path JsDir() {
+  const char* dir = std::getenv("LOYALTY_TESTS_JS_DIR");
+  return dir != nullptr ? std::filesystem::path(dir)
+                        : std::filesystem::path(__FILE__).parent_path().parent_path() / "js";
+}
+
+// Why tests/js/validate_openapi.mjs cannot run here; empty when it can.
+std::string ValidatorMissing() {
+  if (std::system("node --version > /dev/null 2>&1") != 0) return "node is not installed";
+  if (!std::filesystem::exists(JsDir() / "node_modules" / "@seriousme" / "openapi-schema-validator")) {
+    return "no " + (JsDir() / "node_modules").string() + ": run tests/js/install.sh";
   }
+  return "";
+}
+
+struct ValidatorRun {
+  int status;          // as from pclose: 0 when valid
+  std::string output;  // stdout and stderr
+};
+
+ValidatorRun RunValidator(const std::string& document) {
   loyalty::testing::TempDir dir;
   const std::string file = dir.Sub("openapi.json");
-  std::ofstream(file) << LoyaltyDocumentText();
-  const std::string command = "node '" + (js / "validate_openapi.mjs").string() + "' '" + file + "' 2>&1";
+  std::ofstream(file) << document;
+  const std::string command =
+      "node '" + (JsDir() / "validate_openapi.mjs").string() + "' '" + file + "' 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
+  if (pipe == nullptr) return {-1, "popen failed"};
+  ValidatorRun run{0, ""};
   char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output.append(buffer, n);
-  const int status = pclose(pipe);
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("valid: "), std::string::npos) << output;
-  EXPECT_NE(output.find("23 operations"), std::string::npos) << output;
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) run.output.append(buffer, n);
+  run.status = pclose(pipe);
+  return run;
+}
+
+// The independent validator (official OpenAPI 3.0 JSON schema, $refs, path
+// parameter rules) accepts the loyalty document.
+TEST(OpenApiTest, IndependentValidatorAccepts) {
+  if (std::string missing = ValidatorMissing(); !missing.empty()) GTEST_SKIP() << missing;
+  const ValidatorRun run = RunValidator(LoyaltyDocumentText());
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("(OpenAPI 3.0, 23 operations)"), std::string::npos) << run.output;
+}
+
+// The independent validator accepts the test service's document too (dotted
+// path parameters, inline bodies).
+TEST(OpenApiTest, IndependentValidatorAcceptsFeatureDocument) {
+  if (std::string missing = ValidatorMissing(); !missing.empty()) GTEST_SKIP() << missing;
+  const ValidatorRun run = RunValidator(FeatureDocumentText());
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("3 operations"), std::string::npos) << run.output;
+}
+
+// The validator is not a rubber stamp: an undeclared path parameter and a
+// wrongly typed field both make it fail, naming the problem.
+TEST(OpenApiTest, IndependentValidatorRejects) {
+  if (std::string missing = ValidatorMissing(); !missing.empty()) GTEST_SKIP() << missing;
+  json::value document = LoyaltyDocumentValue();
+  document.at_pointer("/paths/~1v1~1members~1{member_id}/get").as_object().erase("parameters");
+  ValidatorRun run = RunValidator(json::serialize(document));
+  EXPECT_NE(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("path variable {member_id} is not declared"), std::string::npos) << run.output;
+
+  document = LoyaltyDocumentValue();
+  document.at_pointer("/paths/~1v1~1sales/post/responses/200").as_object()["description"] = 5;
+  run = RunValidator(json::serialize(document));
+  EXPECT_NE(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("must be string"), std::string::npos) << run.output;
 }
 
 }  // namespace

@@ -1,0 +1,112 @@
+#include "edges/grpc/grpc_edge.h"
+
+#include <chrono>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include "base/metrics.h"
+#include "base/str_cat.h"
+
+namespace loyalty {
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                             0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
+
+metrics::CounterFamily& RequestsTotal() {
+  static auto& f = metrics::DefaultRegistry().AddCounter(
+      "loyaltyd_grpc_requests_total", "gRPC calls finished, by method and status code", {"method", "code"});
+  return f;
+}
+metrics::HistogramFamily& RequestSeconds() {
+  static auto& f = metrics::DefaultRegistry().AddHistogram(
+      "loyaltyd_grpc_request_duration_seconds", "gRPC call latency, from its start to its status (streams: whole stream)",
+      {"method"}, kLatencyBuckets);
+  return f;
+}
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",          "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",      "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+// Counts every call by method and code, and its latency.
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit MetricsInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : method_(info->method()), started_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      RequestsTotal().WithLabels({method_, GrpcCodeName(status.error_code())}).Inc();
+      RequestSeconds().WithLabels({method_}).Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+  const std::chrono::steady_clock::time_point started_;
+};
+
+class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GrpcEdge>> GrpcEdge::Start(const GrpcEdgeOptions& options, pos::PosOperations& pos,
+                                                          MemberOperations& member, AdminOperations& admin,
+                                                          const auth::Authenticator& authenticator) {
+  std::unique_ptr<GrpcEdge> edge(new GrpcEdge());
+  edge->pos_service_ = std::make_unique<pos::PosGrpcService>(pos, authenticator);
+  edge->member_service_ = std::make_unique<MemberGrpcService>(member, authenticator);
+  edge->admin_service_ = std::make_unique<AdminGrpcService>(admin, authenticator);
+  // Both must be enabled before the builder is created.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default on Linux: two servers could then bind
+  // one port and split its connections. A port in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &edge->port_);
+  builder.RegisterService(edge->pos_service_.get());
+  builder.RegisterService(edge->member_service_.get());
+  builder.RegisterService(edge->admin_service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  edge->server_ = builder.BuildAndStart();
+  if (edge->server_ == nullptr || edge->port_ == 0) {
+    edge->stopped_ = true;
+    return absl::UnavailableError(loyalty::StrCat("cannot listen for gRPC on ", options.listen,
+                                                  " (the address is in use or not local)"));
+  }
+  return edge;
+}
+
+GrpcEdge::~GrpcEdge() { Stop(std::chrono::steady_clock::now()); }
+
+void GrpcEdge::Stop(Deadline deadline) {
+  if (stopped_) return;
+  stopped_ = true;
+  // Stops accepting calls; in-flight calls get until the deadline.
+  const auto left = deadline - std::chrono::steady_clock::now();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+}
+
+}  // namespace loyalty
