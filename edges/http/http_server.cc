@@ -146,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Dispatch();
   void WriteResponse(HttpResponse response);
   void WriteCanned(std::string text);
+  void RefuseBody(size_t limit);  // 413
   void Close();
   std::shared_ptr<EventStream> StartStream(HttpResponse head);
   void StreamPump();
@@ -253,6 +254,11 @@ void Session::ReadHeader() {
     const auto& head = self->parser_->get();
     const size_t limit =
         self->server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target()));
+    // Beast checks a Content-Length against the limit while it parses the
+    // head, before this route's limit is known: check it here. (Chunked
+    // bodies are checked as they arrive, against the limit set now.)
+    const auto length = self->parser_->content_length();
+    if (length && *length > limit) return self->RefuseBody(limit);
     self->parser_->body_limit(limit);
     self->ReadBody();
   });
@@ -261,13 +267,9 @@ void Session::ReadHeader() {
 void Session::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit) {
-      ConnectionEvents().WithLabels({"body_too_large"}).Inc();
       const auto& head = self->parser_->get();
-      return self->WriteCanned(CannedError(
-          413, "Content Too Large", "INVALID_ARGUMENT", 3,
-          loyalty::StrCat("body: at most ",
-                          self->server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target())),
-                          " bytes on this route")));
+      return self->RefuseBody(
+          self->server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target())));
     }
     if (ec == beast::error::timeout) {
       ConnectionEvents().WithLabels({"request_timeout"}).Inc();
@@ -280,6 +282,12 @@ void Session::ReadBody() {
     }
     self->Dispatch();
   });
+}
+
+void Session::RefuseBody(size_t limit) {
+  ConnectionEvents().WithLabels({"body_too_large"}).Inc();
+  WriteCanned(CannedError(413, "Content Too Large", "INVALID_ARGUMENT", 3,
+                          loyalty::StrCat("body: at most ", limit, " bytes on this route")));
 }
 
 void Session::Dispatch() {

@@ -249,7 +249,7 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
 
 absl::StatusOr<v1::Program> AdminOperations::GetProgram(const auth::Principal& who) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  return codec::ToProto(*programs_.Current());
+  return programs_.CurrentPublished();
 }
 
 absl::StatusOr<v1::Program> AdminOperations::UpdateProgram(const auth::Principal& who,

@@ -20,13 +20,14 @@ absl::StatusOr<std::unique_ptr<ProgramStore>> ProgramStore::Open(storage::Store&
   if (!current.ok()) return current.status();
   if (current->has_value()) {
     ps->current_ = std::make_shared<const engine::ProgramConfig>(codec::FromProto((*current)->program()));
+    ps->current_published_ = (*current)->program();
     return ps;
   }
   initial.version = 1;
   if (std::string problem = engine::Validate(initial); !problem.empty()) {
     return absl::InvalidArgumentError(loyalty::StrCat("initial program: ", problem));
   }
-  LOYALTY_RETURN_IF_ERROR(ps->Write(initial, "loyaltyd", "initial program"));
+  LOYALTY_ASSIGN_OR_RETURN(ps->current_published_, ps->Write(initial, "loyaltyd", "initial program"));
   ps->current_ = std::make_shared<const engine::ProgramConfig>(std::move(initial));
   return ps;
 }
@@ -74,35 +75,43 @@ absl::StatusOr<v1::Program> ProgramStore::Publish(const v1::Program& proposed, u
                                                       "; changing the currency needs a new program"));
   }
   config.version = current->version + 1;
-  LOYALTY_RETURN_IF_ERROR(Write(config, author, loyalty::StrCat("published version ", config.version)));
+  LOYALTY_ASSIGN_OR_RETURN(v1::Program stored,
+                           Write(config, author, loyalty::StrCat("published version ", config.version)));
   auto published = std::make_shared<const engine::ProgramConfig>(std::move(config));
   {
     std::lock_guard<std::mutex> lock(mu_);
     versions_[current->version] = current;
     current_ = published;
+    current_published_ = stored;
   }
-  v1::Program out = codec::ToProto(*published);
-  out.set_published_by(author);
-  return out;
+  assert(stored.version() == published->version && stored.has_published_at());
+  return stored;
 }
 
-absl::Status ProgramStore::Write(const engine::ProgramConfig& config, const std::string& author,
-                                 const std::string& summary) {
+v1::Program ProgramStore::CurrentPublished() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_published_;
+}
+
+absl::StatusOr<v1::Program> ProgramStore::Write(const engine::ProgramConfig& config, const std::string& author,
+                                                const std::string& summary) {
   assert(config.version > 0);
+  const google::protobuf::Timestamp now = clock_.NowTimestamp();
   internal::ProgramRecord record;
   *record.mutable_program() = codec::ToProto(config);
-  *record.mutable_program()->mutable_published_at() = clock_.NowTimestamp();
+  *record.mutable_program()->mutable_published_at() = now;
   record.mutable_program()->set_published_by(author);
   internal::AuditRecord audit;
   audit.set_version(config.version);
   audit.set_author(author);
-  *audit.mutable_at() = clock_.NowTimestamp();
+  *audit.mutable_at() = now;
   audit.set_summary(summary);
   storage::WriteSet writes;
   writes.Put(Cf::kMeta, storage::ProgramVersionKey(config.version), record);
   writes.Put(Cf::kMeta, storage::kCurrentProgramKey, record);
   writes.Put(Cf::kAudit, storage::AuditKey(config.version), audit);
-  return store_.Commit(writes, storage::Durability::kSynced);
+  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kSynced));
+  return record.program();
 }
 
 absl::StatusOr<v1::ListAuditResponse> ProgramStore::ListAudit(uint32_t limit) const {

@@ -34,6 +34,8 @@ class ProgramStore {
                                                             const Clock& clock);
 
   ProgramPtr Current() const;
+  // The current version as published: with published_at and published_by.
+  v1::Program CurrentPublished() const;
   // A published version (for replay). NOT_FOUND if never published.
   absl::StatusOr<ProgramPtr> Version(uint64_t version) const;
 
@@ -49,13 +51,15 @@ class ProgramStore {
 
  private:
   ProgramStore(storage::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
-  absl::Status Write(const engine::ProgramConfig& config, const std::string& author,
-                     const std::string& summary);
+  // Stores `config` as published now by `author`; returns it as stored.
+  absl::StatusOr<v1::Program> Write(const engine::ProgramConfig& config, const std::string& author,
+                                    const std::string& summary);
 
   storage::Store& store_;
   const Clock& clock_;
   mutable std::mutex mu_;
   ProgramPtr current_;
+  v1::Program current_published_;  // current_ as stored, with who and when
   mutable std::map<uint64_t, ProgramPtr> versions_;  // cache of older versions
   std::mutex publish_mu_;  // one publication at a time
 };

@@ -119,6 +119,27 @@ TEST_F(LoyaltyServerTest, ProgramUpdatesAreValidatedVersionedAndAudited) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// GetProgram and UpdateProgram say who published the current version and
+// when (they came back unset, only ListAudit had them).
+TEST_F(LoyaltyServerTest, ProgramSaysWhoPublishedItAndWhen) {
+  v1::Program initial = Published();
+  EXPECT_EQ(initial.published_by(), "loyaltyd");
+  EXPECT_EQ(initial.published_at().seconds(), kNow);
+  clock_.AdvanceSeconds(60);
+  v1::UpdateProgramRequest update;
+  *update.mutable_program() = initial;
+  update.mutable_program()->set_points_per_major_unit(3);
+  update.set_expected_version(1);
+  v1::Program published;
+  ASSERT_TRUE(admin_->UpdateProgram(As("admin").get(), update, &published).ok());
+  EXPECT_EQ(published.published_by(), "admin");
+  EXPECT_EQ(published.published_at().seconds(), kNow + 60);
+  const v1::Program read = Published();
+  EXPECT_EQ(read.version(), 2u);
+  EXPECT_EQ(read.published_by(), "admin");
+  EXPECT_EQ(read.published_at().seconds(), kNow + 60);
+}
+
 // A dry run replays history under the proposal and reports changes without
 // publishing anything.
 TEST_F(LoyaltyServerTest, DryRunReportsWithoutPublishing) {

@@ -35,6 +35,8 @@ class ServerFixture : public ::testing::Test {
  protected:
   virtual engine::ProgramConfig Program() const { return PlainProgram(); }
   virtual uint32_t WorkerThreads() const { return 8; }
+  // Last word on the configuration (limits a test wants lower).
+  virtual void Configure(internal::ServerConfig& config) const {}
 
   void SetUp() override {
     internal::ServerConfig config;
@@ -48,6 +50,7 @@ class ServerFixture : public ::testing::Test {
     AddCredential(config, kMember, internal::ROLE_MEMBER, "", "m-1");
     AddCredential(config, kAdmin, internal::ROLE_ADMIN, "", "");
     *config.mutable_initial_program() = codec::ToProto(Program());
+    Configure(config);
     server::ApplyDefaults(config);
     auto server = server::LoyaltyServer::Start(config, clock_);
     ASSERT_TRUE(server.ok()) << server.status();
