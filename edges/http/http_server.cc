@@ -147,6 +147,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteResponse(HttpResponse response);
   void WriteCanned(std::string text);
   void RefuseBody(size_t limit);  // 413
+  void DrainThenClose(size_t budget);
+  // After a refusal: how long and how much of the client's rest is read.
+  static constexpr std::chrono::milliseconds kLinger{1000};
+  static constexpr size_t kMaxLingerBytes = 4 << 20;
   void Close();
   std::shared_ptr<EventStream> StartStream(HttpResponse head);
   void StreamPump();
@@ -172,7 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stream_ending_ = false;
   std::function<void()> closed_callback_;
   std::optional<asio::steady_timer> heartbeat_;
-  char peer_byte_[64];
+  char peer_byte_[4096];
 };
 
 namespace {
@@ -350,8 +354,24 @@ void Session::WriteCanned(std::string text) {
   state_ = State::kWriting;
   auto bytes = std::make_shared<std::string>(std::move(text));
   stream_.expires_after(server_.options_.request_timeout);
-  asio::async_write(stream_, asio::buffer(*bytes),
-                    [self = shared_from_this(), bytes](beast::error_code, size_t) { self->Close(); });
+  asio::async_write(stream_, asio::buffer(*bytes), [self = shared_from_this(), bytes](beast::error_code ec, size_t) {
+    if (ec) return self->Close();
+    // Closing with the client's unread bytes (the rest of a refused body)
+    // in the socket would reset the connection, and the client could lose
+    // this answer: end our side, then read and drop what still comes, for
+    // a bounded time and amount.
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    self->DrainThenClose(kMaxLingerBytes);
+  });
+}
+
+void Session::DrainThenClose(size_t budget) {
+  stream_.expires_after(kLinger);
+  stream_.async_read_some(asio::buffer(peer_byte_), [self = shared_from_this(), budget](beast::error_code ec, size_t n) {
+    if (ec || n >= budget) return self->Close();
+    self->DrainThenClose(budget - n);
+  });
 }
 
 void Session::Close() {

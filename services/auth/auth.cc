@@ -68,15 +68,15 @@ absl::StatusOr<Authenticator> Authenticator::Create(
 absl::StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) const {
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.empty()) {
-    return absl::UnauthenticatedError("missing 'authorization: Bearer <token>' metadata");
+    return absl::UnauthenticatedError("authorization: missing; send 'authorization: Bearer <token>' (gRPC metadata or HTTP header)");
   }
   if (authorization.substr(0, kBearer.size()) != kBearer || authorization.size() == kBearer.size()) {
-    return absl::UnauthenticatedError("authorization metadata must be 'Bearer <token>'");
+    return absl::UnauthenticatedError("authorization: must be 'Bearer <token>'");
   }
   // Tokens are compared by their hash: the map lookup's timing reveals
   // nothing about the token itself.
   auto it = by_hash_.find(Sha256Hex(authorization.substr(kBearer.size())));
-  if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown token");
+  if (it == by_hash_.end()) return absl::UnauthenticatedError("authorization: unknown token");
   return it->second;
 }
 
