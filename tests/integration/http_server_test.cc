@@ -10,6 +10,7 @@
 
 #include "edges/http/routes.h"
 #include "google/api/annotations.pb.h"
+#include "services/pos/validation.h"
 #include "tests/support/http_client.h"
 #include "tests/support/server_fixture.h"
 
@@ -256,6 +257,20 @@ TEST_F(HttpServerTest, BacklogAsJsonArrayAndNdjson) {
   const HttpReply broken = Call("POST", "/v1/backlog", kTerminal, Json(good) + "\n{\"sale\": {\"lines\": 5}}\n");
   EXPECT_EQ(broken.status, 400);
   EXPECT_NE(broken.body.find("line 2: sale.lines"), std::string::npos) << broken.body;
+}
+
+// An upload over the backlog's event limit is refused whole with 429, by the
+// same operation rule as over gRPC; nothing is recorded.
+TEST_F(HttpServerTest, BacklogOverTheEventLimitIsRefusedWhole) {
+  v1::BacklogEvent good;
+  *good.mutable_sale() = MakeSale("lim-1", "m-1", {{1, 1000}});
+  std::string body = Json(good) + "\n";
+  for (size_t i = 0; i < pos::kMaxBacklogEvents; ++i) body += "{\"sale\":{}}\n";
+  const HttpReply r = Call("POST", "/v1/backlog", kTerminal, body);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_NE(r.body.find("at most 10000 events; nothing was recorded"), std::string::npos) << r.body;
+  const v1::Balance b = View("m-1").balance();
+  EXPECT_EQ(b.available_points() + b.pending_points(), 0);
 }
 
 // A body over the limit is 413 and a header block over the limit is 431;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "services/loyalty/member_store.h"
+#include "services/pos/validation.h"
 #include "tests/support/server_fixture.h"
 
 namespace loyalty {
@@ -126,6 +127,27 @@ TEST_F(PosServerTest, PartialReturnOverReturnAndVoid) {
     return v2;
   }(), &out);
   EXPECT_EQ(twice.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// A stream of more events than an upload may carry is refused whole with
+// RESOURCE_EXHAUSTED (the operation's rule, as over HTTP); the valid sale in
+// it is not recorded.
+TEST_F(PosServerTest, BacklogOverTheEventLimitIsRefusedWhole) {
+  auto ctx = As(kTerminal1);
+  v1::BacklogResult result;
+  auto writer = pos_->UploadBacklog(ctx.get(), &result);
+  v1::BacklogEvent sale;
+  *sale.mutable_sale() = MakeSale("lim-1", "m-1", {{1, 1000}});
+  ASSERT_TRUE(writer->Write(sale));
+  v1::BacklogEvent empty;
+  for (size_t i = 0; i < pos::kMaxBacklogEvents; ++i) {
+    if (!writer->Write(empty)) break;  // the server may end the call once it has refused it
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("at most 10000 events; nothing was recorded"), std::string::npos) << s.error_message();
+  EXPECT_EQ(Balance("m-1"), 0);
 }
 
 // A backlog out of order (returns before their sales, times shuffled) is

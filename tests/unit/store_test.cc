@@ -2,6 +2,7 @@
 // waiter is answered once, concurrent waiters share syncs, Close answers
 // what is still waiting, buffered commits are visible at once, and a failed
 // WAL sync is never followed by an acknowledgement.
+#include "services/loyalty/member_updates.h"
 #include "storage/store.h"
 
 #include <gtest/gtest.h>
@@ -173,6 +174,43 @@ TEST(StoreTest, FailedWalSyncIsNeverFollowedByAnAcknowledgement) {
   WriteSet synced;
   synced.PutRaw(Cf::kMeta, "synced", "v");
   EXPECT_FALSE((*store)->Commit(synced, Durability::kSynced).ok());
+  (void)(*store)->Close();
+}
+
+// Watchers hear of a buffered commit only through a WAL sync that made it
+// durable: after a failed sync they hear nothing, so no watcher is shown a
+// state a crash could take back (they were told before the sync, and told
+// even when it failed).
+TEST(StoreTest, WatchersHearOfACommitOnlyOnceItIsDurable) {
+  loyalty::testing::TempDir dir;
+  auto fs = std::make_shared<FailingWalSyncFs>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  auto store = Store::Open({.path = dir.Sub("db"), .env = env.get()});
+  ASSERT_TRUE(store.ok()) << store.status();
+  MemberUpdates updates;
+  std::atomic<int> heard{0};
+  ASSERT_TRUE(updates.Subscribe("m-1", {[&] { ++heard; }, [] {}}).ok());
+  auto barrier = [&] {
+    std::promise<void> synced;
+    (*store)->WhenDurable([&](absl::Status) { synced.set_value(); });
+    synced.get_future().get();
+  };
+
+  WriteSet first;
+  first.PutRaw(Cf::kMeta, "first", "v");
+  ASSERT_TRUE((*store)->Commit(first, Durability::kBuffered).ok());
+  updates.NotifyWhenDurable(**store, "m-1");
+  updates.NotifyWhenDurable(**store, "m-2");  // nobody watches m-2: nothing queued, nothing heard
+  barrier();
+  EXPECT_EQ(heard.load(), 1);
+
+  fs->fail_syncs = true;
+  WriteSet lost;
+  lost.PutRaw(Cf::kMeta, "lost", "v");
+  ASSERT_TRUE((*store)->Commit(lost, Durability::kBuffered).ok());
+  updates.NotifyWhenDurable(**store, "m-1");
+  barrier();
+  EXPECT_EQ(heard.load(), 1);
   (void)(*store)->Close();
 }
 
