@@ -148,6 +148,13 @@ class Histogram {
 
 // Bucket bounds: start, start*factor, ... (`count` of them).
 std::vector<double> ExponentialBuckets(double start, double factor, size_t count);
+// The buckets of every request-latency histogram (both edges), seconds:
+// 0.5 ms (a cached read) to 10 s (a scan of every member).
+inline const std::vector<double>& RequestLatencyBuckets() {
+  static const std::vector<double> buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return buckets;
+}
 // Bucket bounds: start, start+width, ... (`count` of them).
 std::vector<double> LinearBuckets(double start, double width, size_t count);
 

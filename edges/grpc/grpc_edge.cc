@@ -12,9 +12,6 @@
 namespace loyalty {
 namespace {
 
-const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
-
 metrics::CounterFamily& RequestsTotal() {
   static auto& f = metrics::DefaultRegistry().AddCounter(
       "loyaltyd_grpc_requests_total", "gRPC calls finished, by method and status code", {"method", "code"});
@@ -23,7 +20,7 @@ metrics::CounterFamily& RequestsTotal() {
 metrics::HistogramFamily& RequestSeconds() {
   static auto& f = metrics::DefaultRegistry().AddHistogram(
       "loyaltyd_grpc_request_duration_seconds", "gRPC call latency, from its start to its status (streams: whole stream)",
-      {"method"}, kLatencyBuckets);
+      {"method"}, metrics::RequestLatencyBuckets());
   return f;
 }
 

@@ -29,10 +29,6 @@ constexpr char kReplayHeader[] = "X-Idempotent-Replay";
 constexpr char kBacklogMethod[] = "loyalty.v1.PosService.UploadBacklog";
 constexpr char kWatchMethod[] = "loyalty.v1.MemberService.WatchMember";
 
-// Request latency buckets, seconds: from a cached read to a slow scan.
-const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
-
 metrics::CounterFamily& RequestsTotal() {
   static auto& f = metrics::DefaultRegistry().AddCounter(
       "loyaltyd_http_requests_total", "HTTP requests answered, by route and HTTP status", {"route", "code"});
@@ -41,7 +37,7 @@ metrics::CounterFamily& RequestsTotal() {
 metrics::HistogramFamily& RequestSeconds() {
   static auto& f = metrics::DefaultRegistry().AddHistogram(
       "loyaltyd_http_request_duration_seconds", "HTTP request latency, from a parsed request to its answer",
-      {"route"}, kLatencyBuckets);
+      {"route"}, metrics::RequestLatencyBuckets());
   return f;
 }
 
