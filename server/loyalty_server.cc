@@ -162,11 +162,6 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
 }
 
 absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
-  GrpcEdgeOptions grpc_options;
-  grpc_options.listen = config.grpc_listen();
-  LOYALTY_ASSIGN_OR_RETURN(grpc_, GrpcEdge::Start(grpc_options, *pos_ops_, *member_ops_, *admin_ops_, *authenticator_));
-  components_.push_back(grpc_.get());
-
   http::HttpServerOptions server_options;
   server_options.listen = config.http_listen();
   server_options.threads = config.http_threads();
@@ -184,6 +179,12 @@ absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
   LOYALTY_ASSIGN_OR_RETURN(http_, http::HttpEdge::Start(server_options, http::Operations{*pos_ops_, *member_ops_, *admin_ops_},
                                                         *authenticator_, std::move(api_options)));
   components_.push_back(http_.get());
+  // gRPC last: its health check says SERVING only once both edges listen.
+  GrpcEdgeOptions grpc_options;
+  grpc_options.listen = config.grpc_listen();
+  LOYALTY_ASSIGN_OR_RETURN(grpc_, GrpcEdge::Start(grpc_options, *pos_ops_, *member_ops_, *admin_ops_, *authenticator_));
+  components_.push_back(grpc_.get());
+
   return absl::OkStatus();
 }
 

@@ -7,9 +7,10 @@
 //   storage   RocksDB (closed last, cleanly)
 //   lanes     the member lanes (drained: work handed to them finishes)
 //   timers    scheduled expiry and the figures flush
-//   gRPC      PosService, MemberService, AdminService, health, reflection
-//   HTTP      the same services as JSON, /healthz, /readyz, /metrics,
+//   HTTP      the services as JSON, /healthz, /readyz, /metrics,
 //             /openapi.json
+//   gRPC      PosService, MemberService, AdminService, health, reflection
+//             (last: its health check says SERVING once both edges listen)
 // Shutdown first marks the server draining (/readyz answers 503) and ends
 // every live watch cleanly, then stops the components within the grace.
 //

@@ -83,10 +83,12 @@ std::string JsonProblem(std::string_view message, std::string_view prefix) {
   }
   const size_t colon = m.find(": Cannot find field");
   if (colon != std::string_view::npos) return loyalty::StrCat(prefix, m.substr(0, colon), ": unknown field");
-  // Malformed JSON: the parser's text, first line only.
+  // Malformed JSON: the parser's text, first line only, under the prefix
+  // when it names a place ("line 3: "), else under "body: ".
   std::string_view first = m.substr(0, m.find('\n'));
   if (first.substr(0, 2) == ": ") first.remove_prefix(2);
-  return loyalty::StrCat("body: malformed JSON: ", first);
+  const bool names_place = prefix.size() >= 2 && prefix.substr(prefix.size() - 2) == ": ";
+  return loyalty::StrCat(names_place ? prefix : "body: ", "malformed JSON: ", first);
 }
 
 }  // namespace
