@@ -21,8 +21,11 @@ if [ "${1:-}" = "--test" ]; then
     # Debian's Python gRPC for the end-to-end client
     python3 python3-grpcio python3-protobuf
     prometheus                # promtool checks the /metrics exposition
-    nodejs npm                # the OpenAPI document's independent validator (tests/js)
   )
+  # Node and npm for tests/js (the OpenAPI validator). Debian's npm package
+  # conflicts with a nodejs that ships its own npm (NodeSource's), so it is
+  # asked for only where no npm is installed.
+  if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 fi
 
 missing=()
