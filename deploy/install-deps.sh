@@ -12,6 +12,7 @@ PACKAGES=(
   librocksdb-dev libboost1.81-dev libboost-url1.81-dev libabsl-dev libssl-dev
   golang-github-grpc-ecosystem-grpc-gateway-dev   # google/api/annotations.proto (HTTP routes)
   libcli11-dev              # loyaltyd's command-line flags
+  libjs-chart.js            # Chart.js, built into the console (web/)
   libgoogle-perftools-dev   # tcmalloc, the server's allocator (LOYALTY_MALLOC in CMakeLists.txt)
   # GoogleTest: CMake's test targets are configured whenever it is found
   libgtest-dev libgmock-dev

@@ -18,6 +18,7 @@
 #include "services/common/public_status.h"
 #include "services/common/status_macros.h"
 #include "services/pos/validation.h"
+#include "web/assets.h"
 
 namespace loyalty::http {
 namespace {
@@ -291,6 +292,41 @@ class SseWatch final : public MemberWatch::Sink, public std::enable_shared_from_
   std::optional<std::string> pending_last_;  // the end, if it came before the stream
 };
 
+// The console's files, built into the binary (web/assets.h). Same-origin
+// only: the page calls the JSON API with the admin token the user enters,
+// as an Authorization header (no cookie, so no cross-site request forgery).
+HttpResponse ConsoleFile(std::string_view verb, std::string_view path) {
+  if (verb != "GET") {
+    HttpResponse r = ErrorResponse(absl::InvalidArgumentError(loyalty::StrCat(verb, " is not allowed on ", path)));
+    r.status = 405;
+    r.headers.push_back({"Allow", "GET"});
+    return r;
+  }
+  if (path == "/console") {
+    HttpResponse r = TextResponse(308, "text/plain; charset=utf-8", "the console is at /console/\n");
+    r.headers.push_back({"Location", "/console/"});
+    return r;
+  }
+  std::string_view file = path.substr(std::string_view("/console/").size());
+  if (file.empty()) file = "index.html";
+  const web::Asset* asset = web::FindAsset(file);
+  if (asset == nullptr) return ErrorResponse(absl::NotFoundError(loyalty::StrCat("no console file ", path)));
+  const std::string_view ext = file.substr(file.rfind('.') + 1);
+  const char* type = ext == "html" ? "text/html; charset=utf-8"
+                     : ext == "js" ? "text/javascript; charset=utf-8"
+                     : ext == "css" ? "text/css; charset=utf-8"
+                                    : "application/octet-stream";
+  HttpResponse r = TextResponse(200, type, std::string(reinterpret_cast<const char*>(asset->data), asset->size));
+  r.headers.push_back({"Cache-Control", "no-cache"});
+  r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+  r.headers.push_back({"X-Frame-Options", "DENY"});
+  r.headers.push_back({"Referrer-Policy", "no-referrer"});
+  r.headers.push_back({"Content-Security-Policy",
+                       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"});
+  return r;
+}
+
 }  // namespace
 
 int HttpStatusOf(absl::StatusCode code) {
@@ -462,6 +498,10 @@ void HttpApi::Handle(HttpCall call) {
     return answer(std::move(r));
   }
 
+  if (path == "/console" || path.rfind("/console/", 0) == 0) {
+    Answer answer(call, "GET /console/", {});
+    return answer(ConsoleFile(verb, path));
+  }
   if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.json") {
     Answer answer(call, std::string(path), cors);
     if (verb != "GET" && verb != "HEAD") {

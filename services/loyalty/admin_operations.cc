@@ -26,6 +26,9 @@ using storage::Cf;
 
 namespace {
 
+// Members named per move in a dry run's report.
+constexpr int kDryRunSampleMembers = 5;
+
 // Admin requests share the idempotency column family with terminal events
 // under a store id no terminal can use ('#' is not a valid id character).
 constexpr std::string_view kAdminStore = "#admin";
@@ -388,6 +391,17 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
                                /*what_if=*/true));
   v1::DryRunReport report;
   report.set_events_replayed(replayed.events);
+  std::map<std::pair<std::string, std::string>, v1::DryRunMove> tier_moves, stage_moves;
+  struct {
+    void Add(std::map<std::pair<std::string, std::string>, v1::DryRunMove>& into, const std::string& from,
+             const std::string& to, const std::string& member_id) {
+      v1::DryRunMove& move = into[{from, to}];
+      move.set_from_name(from);
+      move.set_to_name(to);
+      move.set_members(move.members() + 1);
+      if (move.sample_member_ids_size() < kDryRunSampleMembers) move.add_sample_member_ids(member_id);
+    }
+  } moves;
   auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
@@ -399,11 +413,17 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
     engine::MemberState after = r->second;
     engine::Refresh(*proposed, after, now);
     report.set_members(report.members() + 1);
-    if (engine::TierName(*current, before.tier) != engine::TierName(*proposed, after.tier)) {
+    const std::string tier_before = engine::TierName(*current, before.tier);
+    const std::string tier_after = engine::TierName(*proposed, after.tier);
+    if (tier_before != tier_after) {
       report.set_members_changing_tier(report.members_changing_tier() + 1);
+      moves.Add(tier_moves, tier_before, tier_after, m.member_id());
     }
-    if (engine::StageName(*current, before.stage) != engine::StageName(*proposed, after.stage)) {
+    const std::string stage_before = engine::StageName(*current, before.stage);
+    const std::string stage_after = engine::StageName(*proposed, after.stage);
+    if (stage_before != stage_after) {
       report.set_members_changing_stage(report.members_changing_stage() + 1);
+      moves.Add(stage_moves, stage_before, stage_after, m.member_id());
     }
     report.set_liability_points_before(report.liability_points_before() + engine::LedgerTotal(before));
     report.set_liability_points_after(report.liability_points_after() + engine::LedgerTotal(after));
@@ -411,6 +431,14 @@ absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Prin
     ++(*report.mutable_members_per_stage_after())[engine::StageName(*proposed, after.stage)];
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
+  auto emit = [](const auto& from, auto* to) {
+    for (const auto& [key, move] : from) *to->Add() = move;
+    std::stable_sort(to->begin(), to->end(), [](const v1::DryRunMove& a, const v1::DryRunMove& b) {
+      return a.members() > b.members();
+    });
+  };
+  emit(tier_moves, report.mutable_tier_moves());
+  emit(stage_moves, report.mutable_stage_moves());
   return report;
 }
 

@@ -410,6 +410,27 @@ TEST_F(HttpServerTest, ProbesMetricsAndOpenApi) {
   EXPECT_EQ(openapi.body.rfind("{\"openapi\":\"3.0.3\"", 0), 0u);
 }
 
+// The console's files are served from the binary, with a content security
+// policy that lets the page talk to this server only.
+TEST_F(HttpServerTest, ConsoleIsServedFromTheBinary) {
+  const HttpReply moved = Call("GET", "/console", "");
+  EXPECT_EQ(moved.status, 308);
+  EXPECT_EQ(moved.Header("location"), "/console/");
+  const HttpReply index = Call("GET", "/console/", "");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.Header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(index.body.find("<script src=\"console.js\" defer></script>"), std::string::npos);
+  EXPECT_NE(index.Header("content-security-policy").find("connect-src 'self'"), std::string::npos);
+  EXPECT_EQ(index.Header("x-frame-options"), "DENY");
+  const HttpReply chart = Call("GET", "/console/chart.min.js", "");
+  EXPECT_EQ(chart.status, 200);
+  EXPECT_EQ(chart.Header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_NE(chart.body.find("Chart.js v3"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/console/../metrics", "").status, 404);
+  EXPECT_EQ(Call("GET", "/console/nothing.js", "").status, 404);
+  EXPECT_EQ(Call("POST", "/console/", "", "{}").status, 405);
+}
+
 // Browsers on other origins get CORS headers only for configured origins
 // (none here): a preflight from an unknown origin is refused.
 TEST_F(HttpServerTest, CorsOnlyForConfiguredOrigins) {

@@ -156,6 +156,16 @@ TEST_F(LoyaltyServerTest, DryRunReportsWithoutPublishing) {
   EXPECT_EQ(report.liability_points_before(), 400);
   EXPECT_EQ(report.liability_points_after(), 1200);
   EXPECT_EQ(report.members_per_tier_after().at("Silver"), 1u);
+  // Counts per move, with who moves.
+  ASSERT_EQ(report.tier_moves_size(), 1);
+  EXPECT_EQ(report.tier_moves(0).from_name(), "Bronze");
+  EXPECT_EQ(report.tier_moves(0).to_name(), "Silver");
+  EXPECT_EQ(report.tier_moves(0).members(), 1u);
+  ASSERT_EQ(report.tier_moves(0).sample_member_ids_size(), 1);
+  EXPECT_EQ(report.tier_moves(0).sample_member_ids(0), "m-1");
+  uint64_t stage_movers = 0;
+  for (const auto& move : report.stage_moves()) stage_movers += move.members();
+  EXPECT_EQ(stage_movers, report.members_changing_stage());
   EXPECT_EQ(Published().version(), 1u);
   proposal.mutable_program()->mutable_tiers(1)->set_earn_multiplier_pct(5000);
   EXPECT_EQ(admin_->DryRunProgram(As("admin").get(), proposal, &report).error_code(),
