@@ -22,6 +22,7 @@ if [ "${1:-}" = "--test" ]; then
     # Debian's Python gRPC for the end-to-end client
     python3 python3-grpcio python3-protobuf
     prometheus                # promtool checks the /metrics exposition
+    chromium                  # the headless browser tests/js/console_test.mjs drives (playwright-core)
   )
   # Node and npm for tests/js (the OpenAPI validator). Debian's npm package
   # conflicts with a nodejs that ships its own npm (NodeSource's), so it is

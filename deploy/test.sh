@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh --test
 deploy/build.sh
-tests/js/install.sh   # the pinned npm packages the tests drive (OpenAPI validator)
+tests/js/install.sh   # the pinned npm packages the tests drive (OpenAPI validator, playwright-core)
 cd build
 ctest --output-on-failure --timeout 600 -j2

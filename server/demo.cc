@@ -10,6 +10,7 @@ namespace {
 constexpr int kDemoMembers = 10;
 
 struct DemoCredential {
+  const char* name;  // what the audit trail and the ledger show as author
   const char* token;
   internal::Role role;
   const char* store_id;
@@ -17,10 +18,10 @@ struct DemoCredential {
 };
 
 constexpr DemoCredential kDemoCredentials[] = {
-    {"demo-terminal-store-1", internal::ROLE_TERMINAL, "store-1", ""},
-    {"demo-terminal-store-2", internal::ROLE_TERMINAL, "store-2", ""},
-    {"demo-member-m-0001", internal::ROLE_MEMBER, "", "m-0001"},
-    {"demo-admin", internal::ROLE_ADMIN, "", ""},
+    {"demo terminals of store-1", "demo-terminal-store-1", internal::ROLE_TERMINAL, "store-1", ""},
+    {"demo terminals of store-2", "demo-terminal-store-2", internal::ROLE_TERMINAL, "store-2", ""},
+    {"demo member m-0001", "demo-member-m-0001", internal::ROLE_MEMBER, "", "m-0001"},
+    {"demo admin", "demo-admin", internal::ROLE_ADMIN, "", ""},
 };
 
 std::string TwoDigits(int n) { return loyalty::StrCat(n < 10 ? "0" : "", n); }
@@ -31,7 +32,7 @@ std::string AddDemoCredentials(internal::ServerConfig& config) {
   std::string text = "demo credentials (send as 'authorization: Bearer <token>'):\n";
   for (const auto& d : kDemoCredentials) {
     auto* c = config.add_credentials();
-    c->set_name(loyalty::StrCat("demo-", internal::Role_Name(d.role)));
+    c->set_name(d.name);
     c->set_role(d.role);
     c->set_token_sha256(Sha256Hex(d.token));
     c->set_store_id(d.store_id);

@@ -176,14 +176,15 @@ absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
   api_options.max_backlog_body_bytes = config.http_max_backlog_body_bytes();
   api_options.ready = [this] { return Ready(); };
   api_options.metrics = [] { return metrics::DefaultRegistry().Render(); };
+  api_options.offload = [this](std::function<void()> work) { lanes_->PostUnordered(std::move(work)); };
   LOYALTY_ASSIGN_OR_RETURN(http_, http::HttpEdge::Start(server_options, http::Operations{*pos_ops_, *member_ops_, *admin_ops_},
                                                         *authenticator_, std::move(api_options)));
-  components_.push_back(http_.get());
+  edges_.push_back(http_.get());
   // gRPC last: its health check says SERVING only once both edges listen.
   GrpcEdgeOptions grpc_options;
   grpc_options.listen = config.grpc_listen();
   LOYALTY_ASSIGN_OR_RETURN(grpc_, GrpcEdge::Start(grpc_options, *pos_ops_, *member_ops_, *admin_ops_, *authenticator_));
-  components_.push_back(grpc_.get());
+  edges_.push_back(grpc_.get());
 
   return absl::OkStatus();
 }
@@ -263,6 +264,11 @@ absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
   const Component::Deadline deadline = std::chrono::steady_clock::now() + grace;
   draining_.store(true, std::memory_order_release);  // /readyz: 503
   updates_.Drain();  // live watches end cleanly before their edges stop
+  // The edges stop together, each with the whole grace: both stop taking
+  // calls at once, and neither's stragglers eat the other's time.
+  std::vector<std::thread> stopping;
+  for (Component* edge : edges_) stopping.emplace_back([edge, deadline] { edge->Stop(deadline); });
+  for (auto& t : stopping) t.join();
   for (auto it = components_.rbegin(); it != components_.rend(); ++it) (*it)->Stop(deadline);
   shut_down_ = true;
   return close_status_;

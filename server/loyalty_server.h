@@ -12,7 +12,8 @@
 //   gRPC      PosService, MemberService, AdminService, health, reflection
 //             (last: its health check says SERVING once both edges listen)
 // Shutdown first marks the server draining (/readyz answers 503) and ends
-// every live watch cleanly, then stops the components within the grace.
+// every live watch cleanly, then stops both edges together, then the rest in
+// reverse order, all within the grace.
 //
 // Thread-safety: Start and Shutdown from one thread; the accessors from any.
 #pragma once
@@ -67,8 +68,10 @@ class LoyaltyServer {
   absl::Status StartEdges(const internal::ServerConfig& config);
   void RegisterMetrics();
 
-  // Components, in start order; stopped in reverse.
+  // Storage and the services, in start order; stopped in reverse after the
+  // edges (which stop together).
   std::vector<Component*> components_;
+  std::vector<Component*> edges_;
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;

@@ -19,6 +19,7 @@
 
 #include "absl/strings/escaping.h"
 #include "base/metrics.h"
+#include "base/status_payloads.h"
 #include "base/str_cat.h"
 
 namespace loyalty::storage {
@@ -31,12 +32,15 @@ namespace loyalty::storage {
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = loyalty::StrCat(context, ": ", s.ToString());
-  if (s.IsNotFound()) return absl::NotFoundError(msg);
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsIOError()) return absl::UnavailableError(msg);
-  if (s.IsBusy() || s.IsTryAgain()) return absl::AbortedError(msg);
-  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
-  return absl::InternalError(msg);
+  absl::Status out;
+  if (s.IsNotFound()) out = absl::NotFoundError(msg);
+  else if (s.IsCorruption()) out = absl::DataLossError(msg);
+  else if (s.IsIOError()) out = absl::UnavailableError(msg);
+  else if (s.IsBusy() || s.IsTryAgain()) out = absl::AbortedError(msg);
+  else out = absl::InternalError(msg);  // RocksDB's InvalidArgument is ours, not the caller's
+  // RocksDB's text describes the server: never shown to a caller as it is.
+  out.SetPayload(kStorageFaultPayload, absl::Cord("1"));
+  return out;
 }
 
 void AppendDeterministicBytes(const google::protobuf::Message& m, std::string& out) {

@@ -1,6 +1,7 @@
 #include "edges/grpc/loyalty_grpc_services.h"
 
 #include <mutex>
+#include <optional>
 
 #include "edges/grpc/grpc_glue.h"
 
@@ -84,31 +85,44 @@ grpc::ServerUnaryReactor* MemberGrpcService::ClaimReceipt(grpc::CallbackServerCo
 namespace {
 
 // One live WatchMember stream: writes what the member's watch hands it (one
-// view at a time; MemberWatch coalesces changes meanwhile).
+// view at a time; MemberWatch coalesces changes meanwhile). The status is
+// sent once, and never while a write is in flight: a Finish that comes
+// during a write waits for OnWriteDone, and no write starts after it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView>, public MemberWatch::Sink {
  public:
   // Refused watches finish at once with their status.
   WatchReactor(MemberOperations& ops, absl::StatusOr<auth::Principal> who, const v1::WatchMemberRequest& request) {
     if (!who.ok()) {
-      Finish(ToGrpcStatus(who.status()));
+      FinishOnce(ToGrpcStatus(who.status()));
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);  // the watch may call us before it is stored
     auto watch = ops.Watch(*who, request, this);
     if (!watch.ok()) {
-      Finish(ToGrpcStatus(watch.status()));
+      FinishOnce(ToGrpcStatus(watch.status()));
       return;
     }
     watch_ = std::move(*watch);
   }
 
   void Send(v1::MemberView view) override {
+    std::lock_guard<std::mutex> lock(finish_mu_);
+    if (finished_ || pending_status_) return;  // the stream is ending: nothing more
     view_ = std::move(view);
+    writing_ = true;
     StartWrite(&view_);
   }
   void End(absl::Status status) override { FinishOnce(ToGrpcStatus(status)); }
 
   void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(finish_mu_);
+      writing_ = false;
+      if (pending_status_) {
+        FinishLocked(*pending_status_);
+        return;
+      }
+    }
     if (!ok) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
       return;
@@ -130,6 +144,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView>, publ
  private:
   void FinishOnce(const grpc::Status& status) {
     std::lock_guard<std::mutex> lock(finish_mu_);
+    if (writing_) {
+      if (!pending_status_) pending_status_ = status;
+      return;
+    }
+    FinishLocked(status);
+  }
+  void FinishLocked(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
     Finish(status);
@@ -138,8 +159,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::MemberView>, publ
   std::mutex mu_;  // watch_
   std::shared_ptr<MemberWatch> watch_;
   v1::MemberView view_;  // the view being written
-  std::mutex finish_mu_;
+  std::mutex finish_mu_;  // the three below
   bool finished_ = false;
+  bool writing_ = false;
+  std::optional<grpc::Status> pending_status_;  // Finish waiting for a write
 };
 
 }  // namespace

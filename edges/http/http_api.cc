@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <optional>
 
@@ -27,6 +28,8 @@ using google::protobuf::Message;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kReplayHeader[] = "X-Idempotent-Replay";
+// Nesting allowed inside one backlog event of a JSON array (a sale is 4 deep).
+constexpr int kMaxJsonDepth = 32;
 constexpr char kBacklogMethod[] = "loyalty.v1.PosService.UploadBacklog";
 constexpr char kWatchMethod[] = "loyalty.v1.MemberService.WatchMember";
 
@@ -172,14 +175,48 @@ absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body
   if (first == std::string_view::npos) return absl::InvalidArgumentError("body: at least one backlog event is required");
   const bool ndjson = content_type.find("ndjson") != std::string_view::npos || body[first] != '[';
   if (!ndjson) {
-    // Parsed as the repeated field of a wrapper, so errors name the element:
-    // "events[3].sale.lines[0].quantity: ...".
-    std::string wrapped = loyalty::StrCat("{\"events\":", body, "}");
-    internal::BacklogUpload upload;
-    LOYALTY_RETURN_IF_ERROR(ParseJson(wrapped, upload, ""));
-    events.assign(std::make_move_iterator(upload.mutable_events()->begin()),
-                  std::make_move_iterator(upload.mutable_events()->end()));
-    return events;
+    // Split into elements here (strings and nesting tracked), so each is
+    // parsed on its own, errors name the element ("events[3].sale..."), and
+    // no more than one event past the limit is parsed.
+    size_t i = first + 1;
+    auto skip_space = [&] { while (i < body.size() && std::strchr(" \t\r\n", body[i]) != nullptr) ++i; };
+    skip_space();
+    if (i < body.size() && body[i] == ']') return absl::InvalidArgumentError("body: at least one backlog event is required");
+    while (i < body.size()) {
+      const size_t start = i;
+      int depth = 0;
+      bool in_string = false;
+      for (; i < body.size(); ++i) {
+        const char c = body[i];
+        if (in_string) {
+          if (c == '\\') ++i;
+          else if (c == '"') in_string = false;
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          if (++depth > kMaxJsonDepth) return absl::InvalidArgumentError(loyalty::StrCat("body: events[", events.size(), "] is nested too deeply"));
+        } else if (c == '}' || c == ']') {
+          if (depth == 0) break;  // the array's own ']'
+          --depth;
+        } else if (c == ',' && depth == 0) {
+          break;
+        }
+      }
+      if (i >= body.size()) return absl::InvalidArgumentError("body: malformed JSON: the array does not end");
+      if (events.size() > pos::kMaxBacklogEvents) break;  // enough for the operation to refuse
+      v1::BacklogEvent e;
+      LOYALTY_RETURN_IF_ERROR(ParseJson(body.substr(start, i - start), e, loyalty::StrCat("events[", events.size(), "]."),
+                                        loyalty::StrCat("body: events[", events.size(), "]")));
+      events.push_back(std::move(e));
+      const char end = body[i++];
+      if (end == ']') {
+        skip_space();
+        if (i != body.size()) return absl::InvalidArgumentError("body: malformed JSON: text after the array");
+        return events;
+      }
+      skip_space();
+    }
+    return absl::InvalidArgumentError("body: malformed JSON: the array does not end");
   }
   size_t line_no = 0;
   size_t start = 0;
@@ -193,7 +230,7 @@ absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body
     // One more than an upload may carry is enough for the operation to refuse.
     if (events.size() > pos::kMaxBacklogEvents) break;
     v1::BacklogEvent e;
-    LOYALTY_RETURN_IF_ERROR(ParseJson(line, e, loyalty::StrCat("line ", line_no, ": ")));
+    LOYALTY_RETURN_IF_ERROR(ParseJson(line, e, loyalty::StrCat("line ", line_no, ": "), loyalty::StrCat("line ", line_no)));
     events.push_back(std::move(e));
   }
   if (events.empty()) return absl::InvalidArgumentError("body: at least one backlog event is required");
@@ -242,7 +279,7 @@ class SseWatch final : public MemberWatch::Sink, public std::enable_shared_from_
     // OK: the server is draining. The stream sends this after a write still
     // outstanding.
     std::string last = status.ok() ? SseFrame("end", "{\"reason\":\"the server is stopping\"}")
-                                   : SseFrame("error", ErrorBody(status));
+                                   : SseFrame("error", ErrorBody(ForCaller(status)));
     std::shared_ptr<EventStream> stream;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -458,12 +495,17 @@ void HttpApi::RegisterInvokers() {
       Sync<ListAuditRequest, ListAuditResponse>([&admin](auto& who, auto& r) { return admin.ListAudit(who, r); }));
 }
 
-size_t HttpApi::MaxBodyBytes(const std::string& method, const std::string& target) const {
+size_t HttpApi::MaxBodyBytes(const std::string& method, const std::string& target,
+                             const std::string& authorization) const {
   const std::string_view path = std::string_view(target).substr(0, target.find('?'));
   std::vector<std::string> allowed;
   auto match = routes_.Match(method, path, &allowed);
-  if (match.ok() && match->route->method->full_name() == kBacklogMethod) return options_.max_backlog_body_bytes;
-  return options_.max_body_bytes;
+  if (!match.ok() || match->route->method->full_name() != kBacklogMethod) return options_.max_body_bytes;
+  // Only a terminal or an admin may upload a backlog: nobody else makes the
+  // server hold its larger body.
+  auto who = authenticator_.Authenticate(authorization);
+  const bool uploader = who.ok() && (who->role == auth::Role::kTerminal || who->role == auth::Role::kAdmin);
+  return uploader ? options_.max_backlog_body_bytes : options_.max_body_bytes;
 }
 
 void HttpApi::Handle(HttpCall call) {
@@ -556,7 +598,7 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
     }
     it->second = who->member_id;
   }
-  const std::string& name = route.method->full_name();
+  const std::string name = route.method->full_name();
   if (name == kWatchMethod) {
     Watch(*who, *match, call, std::move(cors));
     return;
@@ -568,24 +610,40 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
     if (replayed) r.headers.push_back({kReplayHeader, "true"});
     (*answer)(std::move(r));
   };
-  if (name == kBacklogMethod) {
-    UploadBacklog(*who, call, std::move(reply));
-    return;
+  // Work that takes long (parsing a backlog of thousands of events, scans of
+  // every member) runs on the server's worker pool, not on an HTTP thread:
+  // the HTTP threads keep answering probes, reads and event streams.
+  const bool heavy = name == kBacklogMethod || (route.method->service()->name() == "AdminService" &&
+                                                 route.verb != "GET" && name != "loyalty.v1.AdminService.EnrollMember" &&
+                                                 name != "loyalty.v1.AdminService.AdjustPoints");
+  auto run = [this, who = *who, match = *match, query = std::string(query), body = std::move(call.request.body),
+              content_type = call.request.content_type, reply = std::move(reply), name]() mutable {
+    if (name == kBacklogMethod) {
+      UploadBacklog(who, body, content_type, std::move(reply));
+      return;
+    }
+    const Message* prototype =
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(match.route->method->input_type());
+    assert(prototype != nullptr);
+    std::shared_ptr<Message> request(prototype->New());
+    if (absl::Status built = BuildRequest(match, query, body, *request); !built.ok()) {
+      reply(built, false);
+      return;
+    }
+    auto it = invokers_.find(name);
+    assert(it != invokers_.end());  // checked in Create
+    it->second(who, std::move(request), std::move(reply));
+  };
+  if (heavy && options_.offload) {
+    options_.offload(std::move(run));
+  } else {
+    run();
   }
-  const Message* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(route.method->input_type());
-  assert(prototype != nullptr);
-  std::shared_ptr<Message> request(prototype->New());
-  if (absl::Status built = BuildRequest(*match, query, call.request.body, *request); !built.ok()) {
-    reply(built, false);
-    return;
-  }
-  auto it = invokers_.find(name);
-  assert(it != invokers_.end());  // checked in Create
-  it->second(*who, std::move(request), std::move(reply));
 }
 
-void HttpApi::UploadBacklog(const auth::Principal& who, HttpCall& call, Reply reply) {
-  auto events = ParseBacklog(call.request.body, call.request.content_type);
+void HttpApi::UploadBacklog(const auth::Principal& who, const std::string& body, const std::string& content_type,
+                            Reply reply) {
+  auto events = ParseBacklog(body, content_type);
   if (!events.ok()) {
     reply(events.status(), false);
     return;
@@ -599,7 +657,9 @@ void HttpApi::UploadBacklog(const auth::Principal& who, HttpCall& call, Reply re
 void HttpApi::Watch(const auth::Principal& who, const RouteMatch& match, HttpCall& call, Headers cors) {
   const std::string route_label = loyalty::StrCat(match.route->verb, " ", match.route->path_template);
   v1::WatchMemberRequest request;
-  if (absl::Status built = BuildRequest(match, "", call.request.body, request); !built.ok()) {
+  const size_t q = call.request.target.find('?');
+  const std::string query = q == std::string::npos ? "" : call.request.target.substr(q + 1);
+  if (absl::Status built = BuildRequest(match, query, call.request.body, request); !built.ok()) {
     Answer(call, route_label, cors).Error(built);
     return;
   }

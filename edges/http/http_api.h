@@ -59,6 +59,9 @@ struct HttpApiOptions {
   std::function<absl::Status()> ready;
   // The Prometheus exposition.
   std::function<std::string()> metrics;
+  // Runs long work (backlog parsing, admin scans) off the HTTP threads; if
+  // unset, it runs on them.
+  std::function<void(std::function<void()>)> offload;
 };
 
 // The HTTP status for a google.rpc code (OK 200, INVALID_ARGUMENT 400, ...).
@@ -73,7 +76,8 @@ class HttpApi final : public HttpHandler {
                                                          HttpApiOptions options);
 
   void Handle(HttpCall call) override;
-  size_t MaxBodyBytes(const std::string& method, const std::string& target) const override;
+  size_t MaxBodyBytes(const std::string& method, const std::string& target,
+                      const std::string& authorization) const override;
 
   const RouteTable& routes() const { return routes_; }
   const std::string& openapi() const { return openapi_; }
@@ -89,7 +93,8 @@ class HttpApi final : public HttpHandler {
   void RegisterInvokers();
   void HandleApi(HttpCall& call, std::string_view path, std::string_view query,
                  std::vector<std::pair<std::string, std::string>> cors);
-  void UploadBacklog(const auth::Principal& who, HttpCall& call, Reply reply);
+  void UploadBacklog(const auth::Principal& who, const std::string& body, const std::string& content_type,
+                     Reply reply);
   void Watch(const auth::Principal& who, const RouteMatch& match, HttpCall& call,
              std::vector<std::pair<std::string, std::string>> cors);
 

@@ -61,9 +61,11 @@ class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   virtual void Handle(HttpCall call) = 0;
-  // The largest body this request may carry, decided from its head (the
-  // backlog takes more than a sale).
-  virtual size_t MaxBodyBytes(const std::string& method, const std::string& target) const = 0;
+  // The largest body this request may carry, decided from its head before
+  // the body is read: the backlog takes more than a sale, and only from a
+  // caller whose credential may upload one.
+  virtual size_t MaxBodyBytes(const std::string& method, const std::string& target,
+                              const std::string& authorization) const = 0;
 };
 
 }  // namespace loyalty::http

@@ -113,7 +113,8 @@ class HttpServer::Impl {
 // it ends. Everything runs on the connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  Session(HttpServer::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), buffer_(std::max<size_t>(16 << 10, server.options_.max_header_bytes + 4096)) {}
   ~Session() {
     server_.Remove(this);
     if (closed_callback_) closed_callback_();
@@ -147,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteResponse(HttpResponse response);
   void WriteCanned(std::string text);
   void RefuseBody(size_t limit);  // 413
+  size_t BodyLimit() const;        // for the request whose head was read
   void DrainThenClose(size_t budget);
   // After a refusal: how long and how much of the client's rest is read.
   static constexpr std::chrono::milliseconds kLinger{1000};
@@ -160,7 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   HttpServer::Impl& server_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_{16 << 10};
+  beast::flat_buffer buffer_;  // bounded: the header limit and a little
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   State state_ = State::kIdle;
   bool keep_alive_ = true;
@@ -220,6 +222,10 @@ void Session::WaitForRequest() {
   state_ = State::kIdle;
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options_.max_header_bytes));
+  // The body's limit depends on the route and the caller, known only once
+  // the head is read (ReadHeader sets it); Beast would otherwise check a
+  // Content-Length against its 1 MiB default while parsing the head.
+  parser_->body_limit(boost::none);
   if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is here already
   // Idle: wait for the first bytes of the next request.
   stream_.expires_after(server_.options_.idle_timeout);
@@ -244,6 +250,7 @@ void Session::ReadHeader() {
                                            loyalty::StrCat("headers: at most ", self->server_.options_.max_header_bytes,
                                                            " bytes")));
     }
+    if (ec == bhttp::error::body_limit) return self->RefuseBody(self->BodyLimit());
     if (ec == beast::error::timeout) {
       ConnectionEvents().WithLabels({"request_timeout"}).Inc();
       return self->Close();
@@ -256,8 +263,7 @@ void Session::ReadHeader() {
                                            loyalty::StrCat("request: unreadable HTTP (", ec.message(), ")")));
     }
     const auto& head = self->parser_->get();
-    const size_t limit =
-        self->server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target()));
+    const size_t limit = self->BodyLimit();
     // Beast checks a Content-Length against the limit while it parses the
     // head, before this route's limit is known: check it here. (Chunked
     // bodies are checked as they arrive, against the limit set now.)
@@ -271,9 +277,7 @@ void Session::ReadHeader() {
 void Session::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit) {
-      const auto& head = self->parser_->get();
-      return self->RefuseBody(
-          self->server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target())));
+      return self->RefuseBody(self->BodyLimit());
     }
     if (ec == beast::error::timeout) {
       ConnectionEvents().WithLabels({"request_timeout"}).Inc();
@@ -286,6 +290,12 @@ void Session::ReadBody() {
     }
     self->Dispatch();
   });
+}
+
+size_t Session::BodyLimit() const {
+  const auto& head = parser_->get();
+  return server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target()),
+                                       std::string(head[bhttp::field::authorization]));
 }
 
 void Session::RefuseBody(size_t limit) {
@@ -362,12 +372,12 @@ void Session::WriteCanned(std::string text) {
     // a bounded time and amount.
     beast::error_code ignored;
     self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    self->stream_.expires_after(kLinger);  // once: a trickle does not extend it
     self->DrainThenClose(kMaxLingerBytes);
   });
 }
 
 void Session::DrainThenClose(size_t budget) {
-  stream_.expires_after(kLinger);
   stream_.async_read_some(asio::buffer(peer_byte_), [self = shared_from_this(), budget](beast::error_code ec, size_t n) {
     if (ec || n >= budget) return self->Close();
     self->DrainThenClose(budget - n);

@@ -63,7 +63,7 @@ bool ParseNumber(std::string_view text, T& out) {
 
 // "INVALID_ARGUMENT:(lines[0].quantity): invalid value ..." from protobuf's
 // JSON parser, as "<prefix>lines[0].quantity: invalid value ...".
-std::string JsonProblem(std::string_view message, std::string_view prefix) {
+std::string JsonProblem(std::string_view message, std::string_view prefix, std::string_view place) {
   std::string_view m = message;
   if (m.substr(0, 1) == "(") {
     const size_t close = m.find(')');
@@ -77,7 +77,7 @@ std::string JsonProblem(std::string_view message, std::string_view prefix) {
       if (colon != std::string_view::npos) {
         return loyalty::StrCat(prefix, path, path.empty() ? "" : ".", rest.substr(0, colon), ": unknown field");
       }
-      if (path.empty()) return loyalty::StrCat(prefix.empty() ? "body" : prefix.substr(0, prefix.size() - 1), ": ", rest);
+      if (path.empty()) return loyalty::StrCat(place, ": ", rest);
       return loyalty::StrCat(prefix, path, ": ", rest);
     }
   }
@@ -87,8 +87,7 @@ std::string JsonProblem(std::string_view message, std::string_view prefix) {
   // when it names a place ("line 3: "), else under "body: ".
   std::string_view first = m.substr(0, m.find('\n'));
   if (first.substr(0, 2) == ": ") first.remove_prefix(2);
-  const bool names_place = prefix.size() >= 2 && prefix.substr(prefix.size() - 2) == ": ";
-  return loyalty::StrCat(names_place ? prefix : "body: ", "malformed JSON: ", first);
+  return loyalty::StrCat(place, ": malformed JSON: ", first);
 }
 
 }  // namespace
@@ -183,13 +182,14 @@ absl::StatusOr<RouteMatch> RouteTable::Match(std::string_view verb, std::string_
   return absl::NotFoundError(loyalty::StrCat("no route for ", verb, " ", path));
 }
 
-absl::Status ParseJson(std::string_view json, Message& message, std::string_view field_prefix) {
+absl::Status ParseJson(std::string_view json, Message& message, std::string_view field_prefix,
+                       std::string_view place) {
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // an unknown field is an error naming it
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &message, options);
   if (status.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(JsonProblem(status.message().as_string(), field_prefix));
+  return absl::InvalidArgumentError(JsonProblem(status.message().as_string(), field_prefix, place));
 }
 
 std::string ToJson(const Message& message) {

@@ -66,8 +66,10 @@ absl::Status BuildRequest(const RouteMatch& match, std::string_view query, std::
                           google::protobuf::Message& request);
 
 // Parses one JSON object into `message`; the error names the field path,
-// prefixed with `field_prefix` (e.g. "sale." or "line 3: ").
-absl::Status ParseJson(std::string_view json, google::protobuf::Message& message, std::string_view field_prefix);
+// prefixed with `field_prefix` (e.g. "sale." or "line 3: "), or for JSON
+// that does not parse at all, `place` ("body", "line 3", "body: events[3]").
+absl::Status ParseJson(std::string_view json, google::protobuf::Message& message, std::string_view field_prefix,
+                       std::string_view place = "body");
 
 // The proto3 JSON of `message`: original (snake_case) field names, every
 // primitive field printed (zero balances included), int64 as strings.

@@ -4,10 +4,13 @@
 // its errors through ForCaller before they leave the process.
 //
 // A caller's own mistake (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED,
-// ...) keeps its message: it names the field and the reason. A server fault
-// (INTERNAL, DATA_LOSS, UNKNOWN, UNAVAILABLE) describes the server's insides
-// (RocksDB paths, parse failures): the log gets the details under an incident
-// number, the caller the same code with "server error (incident N ...)".
+// ...) and a deliberate refusal ("UNAVAILABLE: the server is stopping") keep
+// their message: it names the field and the reason. A server fault
+// (INTERNAL, DATA_LOSS, UNKNOWN, or any error storage mapped from RocksDB,
+// marked by kStorageFaultPayload) describes the server's insides (RocksDB
+// paths, parse failures): the log gets the details under an incident number,
+// the caller the same code with "server error (incident N ...)". Passing a
+// told status through again changes nothing (kForCallerPayload).
 //
 // Thread-safety: safe to call from any thread.
 #pragma once
@@ -16,8 +19,8 @@
 
 namespace loyalty {
 
-// True for the codes whose message describes the server, not the request.
-bool IsServerFault(absl::StatusCode code);
+// True for an error whose message describes the server, not the request.
+bool IsServerFault(const absl::Status& s);
 
 // The status to send: `s` itself, or for a server fault the same code with
 // a message that only quotes an incident number (and the incident logged).

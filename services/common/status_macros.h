@@ -24,6 +24,9 @@
 namespace loyalty {
 inline absl::Status Annotate(const absl::Status& s, std::string_view context) {
   if (s.ok()) return s;
-  return absl::Status(s.code(), std::string(context) + ": " + std::string(s.message()));
+  absl::Status out(s.code(), std::string(context) + ": " + std::string(s.message()));
+  // Payloads (what may be told to a caller) travel with the context.
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
 }
 }  // namespace loyalty

@@ -192,7 +192,7 @@ absl::StatusOr<std::shared_ptr<MemberWatch>> MemberOperations::Watch(const auth:
   LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
   // An unknown member is NOT_FOUND before the stream starts.
   LOYALTY_RETURN_IF_ERROR(members_.Read(request.member_id()).status());
-  auto watch = std::make_shared<MemberWatch>(*this, updates_, lanes_, request.member_id(), sink);
+  auto watch = std::make_shared<MemberWatch>(*this, updates_, lanes_, store_, request.member_id(), sink);
   LOYALTY_RETURN_IF_ERROR(watch->Start());
   return watch;
 }

@@ -2,14 +2,13 @@
 
 #include <cassert>
 
-#include "services/common/public_status.h"
 #include "services/loyalty/member_operations.h"
 
 namespace loyalty {
 
-MemberWatch::MemberWatch(const MemberOperations& ops, MemberUpdates& updates, Lanes& lanes,
+MemberWatch::MemberWatch(const MemberOperations& ops, MemberUpdates& updates, Lanes& lanes, storage::Store& store,
                          std::string member_id, Sink* sink)
-    : ops_(ops), updates_(updates), lanes_(lanes), member_id_(std::move(member_id)), sink_(sink) {
+    : ops_(ops), updates_(updates), lanes_(lanes), store_(store), member_id_(std::move(member_id)), sink_(sink) {
   assert(sink_ != nullptr);
 }
 
@@ -63,11 +62,20 @@ void MemberWatch::SendLatest() {
   }
   absl::StatusOr<v1::MemberView> view = ops_.CurrentView(member_id_);
   if (!view.ok()) {
-    EndWith(ForCaller(view.status()));
+    EndWith(view.status());
     return;
   }
-  std::lock_guard<std::mutex> sink_lock(sink_mu_);
-  if (sink_ != nullptr) sink_->Send(std::move(*view));
+  // The view may hold commits made after the sync that announced the
+  // change (or, for the first view, not synced yet): it is sent once a sync
+  // that started after the read made all of it durable.
+  store_.WhenDurable([self = shared_from_this(), view = std::move(*view)](absl::Status synced) mutable {
+    if (!synced.ok()) {
+      self->EndWith(synced);
+      return;
+    }
+    std::lock_guard<std::mutex> sink_lock(self->sink_mu_);
+    if (self->sink_ != nullptr) self->sink_->Send(std::move(view));
+  });
 }
 
 void MemberWatch::Drained() {

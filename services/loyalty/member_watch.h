@@ -7,14 +7,16 @@
 // and nothing more until the edge calls Sent(). Changes meanwhile are
 // coalesced: when the edge is ready again, it gets the latest view once, not
 // every intermediate one. The view is read on the lane pool, never under the
-// update hub's lock and never on the WAL-sync thread.
+// update hub's lock and never on the WAL-sync thread, and handed over only
+// once everything in it is durable: a watcher never sees a state that a
+// crash could take back.
 //
 // Lifetime: MemberOperations::Watch opens it; the edge calls Close() when the
 // stream ends for any reason. After Close() returns the sink is never called
 // again, so the edge may then destroy it.
 //
 // Thread-safety: Sent() and Close() may be called from any thread; the sink
-// is called from lane pool threads (never two calls at once).
+// is called from lane pool and WAL-sync threads (never two calls at once).
 #pragma once
 
 #include <memory>
@@ -25,6 +27,7 @@
 #include "loyalty/v1/member.pb.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/member_updates.h"
+#include "storage/store.h"
 
 namespace loyalty {
 
@@ -40,12 +43,12 @@ class MemberWatch : public std::enable_shared_from_this<MemberWatch> {
     // The member's latest view; send it, then call Sent().
     virtual void Send(v1::MemberView view) = 0;
     // The watch is over: OK when the server is stopping (end the stream
-    // cleanly), else the error (already fit for the caller).
+    // cleanly), else the error (pass it through ForCaller before telling).
     virtual void End(absl::Status status) = 0;
   };
 
-  MemberWatch(const MemberOperations& ops, MemberUpdates& updates, Lanes& lanes, std::string member_id,
-              Sink* sink);
+  MemberWatch(const MemberOperations& ops, MemberUpdates& updates, Lanes& lanes, storage::Store& store,
+              std::string member_id, Sink* sink);
   ~MemberWatch();
   MemberWatch(const MemberWatch&) = delete;
   MemberWatch& operator=(const MemberWatch&) = delete;
@@ -71,6 +74,7 @@ class MemberWatch : public std::enable_shared_from_this<MemberWatch> {
   const MemberOperations& ops_;
   MemberUpdates& updates_;
   Lanes& lanes_;
+  storage::Store& store_;
   const std::string member_id_;
 
   std::mutex mu_;           // the state below

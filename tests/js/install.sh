@@ -11,5 +11,8 @@ stamp=node_modules/.installed-package-lock.json
 if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then
   exit 0
 fi
+# playwright-core drives Debian's Chromium (/usr/bin/chromium); no browser
+# is ever downloaded.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm ci --no-audit --no-fund
 cp package-lock.json "$stamp"

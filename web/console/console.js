@@ -74,6 +74,7 @@ function showApp(signedIn) {
 }
 
 async function route() {
+  say('');
   if (!sessionStorage.getItem(TOKEN_KEY)) { showApp(false); return; }
   showApp(true);
   const screen = (location.hash || '#overview').slice(1);
@@ -101,6 +102,8 @@ function table(id, head, rows) {
 function chart(id, config) {
   if (state.charts[id]) state.charts[id].destroy();
   config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false }, config.options || {});
+  // Counts of members and uses: whole numbers on the axis.
+  if (config.type === 'bar') config.options.scales = { y: { beginAtZero: true, ticks: { precision: 0 } } };
   state.charts[id] = new Chart($(id), config);
 }
 
@@ -192,6 +195,9 @@ function field(label, path, kind = 'int', options = []) {
     if (value === null) { const keys = path.split('.'); delete get(state.draft, keys.slice(0, -1).join('.'))[keys.at(-1)]; } else set(state.draft, path, value);
     draftChanged();
   });
+  // Typing already makes the dry run stale: its report goes before the click
+  // on "Dry run" that blurs the input, so the page does not shrink under it.
+  input.addEventListener('input', () => draftChanged());
   const hint = kind === 'money' ? ` (${currency()})` : '';
   return el('div', {}, el('label', { for: id, text: label + hint }), input);
 }
@@ -339,6 +345,7 @@ async function publish() {
     state.draft = structuredClone(published);
     state.dryRunOf = null;
     $('publish').disabled = true;
+    $('dry-run-report').hidden = true;
     renderProgramForm();
     say(`Published version ${published.version}.`);
   } catch (e) {

@@ -1,0 +1,15 @@
+// base/status_payloads.h: marks carried by an absl::Status as payloads, so
+// what a caller may be told (services/common/public_status.h) does not
+// depend on the status code alone.
+#pragma once
+
+namespace loyalty {
+
+// Set by storage on every error it maps from RocksDB: the message describes
+// the server's insides, whatever its code.
+inline constexpr char kStorageFaultPayload[] = "type.loyalty/storage-fault";
+// Set by ForCaller on what it made fit for a caller: a second pass (an edge
+// after an operation that already told the caller) leaves it as it is.
+inline constexpr char kForCallerPayload[] = "type.loyalty/for-caller";
+
+}  // namespace loyalty
