@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include <google/protobuf/descriptor.h>
 
@@ -613,9 +614,11 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   // Work that takes long (parsing a backlog of thousands of events, scans of
   // every member) runs on the server's worker pool, not on an HTTP thread:
   // the HTTP threads keep answering probes, reads and event streams.
-  const bool heavy = name == kBacklogMethod || (route.method->service()->name() == "AdminService" &&
-                                                 route.verb != "GET" && name != "loyalty.v1.AdminService.EnrollMember" &&
-                                                 name != "loyalty.v1.AdminService.AdjustPoints");
+  static const std::set<std::string, std::less<>> kHeavy = {
+      kBacklogMethod, "loyalty.v1.AdminService.GetFigures", "loyalty.v1.AdminService.DryRunProgram",
+      "loyalty.v1.AdminService.VerifyLedger", "loyalty.v1.AdminService.CreateCheckpoint",
+      "loyalty.v1.AdminService.UpdateProgram"};
+  const bool heavy = kHeavy.count(name) != 0;
   auto run = [this, who = *who, match = *match, query = std::string(query), body = std::move(call.request.body),
               content_type = call.request.content_type, reply = std::move(reply), name]() mutable {
     if (name == kBacklogMethod) {
