@@ -498,6 +498,7 @@ void HttpApi::RegisterInvokers() {
 
 size_t HttpApi::MaxBodyBytes(const std::string& method, const std::string& target,
                              const std::string& authorization) const {
+  if (method != "POST") return options_.max_body_bytes;  // the backlog is a POST; reads carry no body
   const std::string_view path = std::string_view(target).substr(0, target.find('?'));
   std::vector<std::string> allowed;
   auto match = routes_.Match(method, path, &allowed);
@@ -607,7 +608,9 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   auto answer = std::make_shared<Answer>(call, route_label, cors);
   Reply reply = [answer](absl::StatusOr<std::unique_ptr<Message>> out, bool replayed) {
     if (!out.ok()) return answer->Error(out.status());
-    HttpResponse r = TextResponse(200, "application/json", ToJson(**out));
+    HttpResponse r = TextResponse(200, "application/json", "");
+    std::shared_ptr<const Message> message(std::move(*out));
+    r.render = [message] { return ToJson(*message); };
     if (replayed) r.headers.push_back({kReplayHeader, "true"});
     (*answer)(std::move(r));
   };

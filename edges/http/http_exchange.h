@@ -31,6 +31,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // If set, makes the body on the connection's thread just before it is
+  // written (JSON encoding is costly: not on the thread that answers, which
+  // may be the WAL-sync thread).
+  std::function<std::string()> render;
 };
 
 // An open event stream: a response whose body is written piece by piece.

@@ -326,8 +326,9 @@ void Session::Dispatch() {
     const bool first = !answered->exchange(true);
     assert(first);  // a handler answers once
     if (!first) return;
-    asio::post(self->stream_.get_executor(),
-               [self, response = std::move(response)]() mutable { self->WriteResponse(std::move(response)); });
+    // On the strand already (a handler that answered at once): no hand-off.
+    asio::dispatch(self->stream_.get_executor(),
+                   [self, response = std::move(response)]() mutable { self->WriteResponse(std::move(response)); });
   };
   call.start_stream = [self, answered](HttpResponse head) -> std::shared_ptr<EventStream> {
     const bool first = !answered->exchange(true);
@@ -345,7 +346,7 @@ void Session::WriteResponse(HttpResponse r) {
   response->set(bhttp::field::server, "loyaltyd");
   if (!r.content_type.empty()) response->set(bhttp::field::content_type, r.content_type);
   for (auto& [name, value] : r.headers) response->insert(name, value);
-  response->body() = std::move(r.body);
+  response->body() = r.render ? r.render() : std::move(r.body);
   response->keep_alive(keep_alive_ && !server_.stopping());
   response->prepare_payload();
   if (head_only_) response->body().clear();  // Content-Length stays the GET's
