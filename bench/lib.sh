@@ -1,6 +1,7 @@
 # bench/lib.sh: shared by bench/run.sh and bench/smoke_test.sh (source it).
 #
-#   bench_write_config FILE DATA_DIR PORT STORES WORKER_THREADS
+#   bench_write_config FILE DATA_DIR PORT STORES WORKER_THREADS [HTTP_PORT]
+#                                                HTTP_PORT 0 or none: any free port
 #   bench_start_loyaltyd BINARY CONFIG LOG       sets LOYALTYD_PID, waits until it serves
 #   bench_stop_loyaltyd                          SIGTERM, wait (then SIGKILL)
 #

@@ -3,11 +3,14 @@
 #
 # One command for the whole benchmark, on this machine and disk:
 #   1. installs what is missing (build deps, rocksdb-tools for db_bench and
-#      ldb, postgresql for the comparison); runs as root;
+#      ldb, postgresql for the comparison, wrk and curl for HTTP); runs as root;
 #   2. builds loyaltyd and loadgen into build-bench (Release);
 #   3. starts a real loyaltyd on a fresh data folder (config with hashed
-#      credentials, default threads: one lane thread per core) and runs every
-#      loadgen scenario;
+#      credentials, default threads: one lane thread per core, HTTP on a
+#      second port) and runs every loadgen scenario; beside the gRPC sale and
+#      closed-loop member-read runs, the same over HTTP/JSON with wrk
+#      (bench/http_sale.lua, bench/http_member_read.lua; same concurrency,
+#      after the same warm-up);
 #   4. measures loyaltyd's WAL bytes per recorded sale (ldb dump_wal on a
 #      copy of the live WAL) and runs db_bench fillrandom --sync=1 with that
 #      value size at the same concurrency: the ceiling for durable ingest;
@@ -39,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --concurrency) CONCURRENCY=$2; shift 2 ;;
     --duration-s) DURATION=$2; shift 2 ;;
     --members) MEMBERS=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -60,7 +63,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 "$ROOT/deploy/install-deps.sh"
 missing=()
-for p in rocksdb-tools postgresql postgresql-contrib; do
+for p in rocksdb-tools postgresql postgresql-contrib wrk curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -106,10 +109,12 @@ cat "$OUT/machine.txt" >&2
 
 # ------------------------------------------------------------ 3. loyaltyd
 PORT=$(bench_free_port)
+HTTP_PORT=$(bench_free_port)
+HTTP_URL=http://127.0.0.1:$HTTP_PORT
 CONFIG=$WORK/loyaltyd.textproto
-bench_write_config "$CONFIG" "$WORK/loyaltyd-data" "$PORT" "$STORES" 0
+bench_write_config "$CONFIG" "$WORK/loyaltyd-data" "$PORT" "$STORES" 0 "$HTTP_PORT"
 cp "$CONFIG" "$OUT/loyaltyd.textproto"
-log "starting loyaltyd on 127.0.0.1:$PORT, data in $WORK/loyaltyd-data"
+log "starting loyaltyd on 127.0.0.1:$PORT (gRPC) and $HTTP_URL, data in $WORK/loyaltyd-data"
 bench_start_loyaltyd "$LOYALTYD" "$CONFIG" "$OUT/loyaltyd.log"
 
 LG=("$LOADGEN" --target "127.0.0.1:$PORT" --admin-token "$BENCH_ADMIN_TOKEN"
@@ -129,11 +134,127 @@ loadgen_run() {  # loadgen_run NAME ARGS...
   [[ $rc -eq 0 ]] || log "loadgen $name exited $rc (see $OUT/loadgen-$name.txt)"
 }
 
+# The machine's CPU while a tool runs (wrk below; the references later,
+# which are other processes: db_bench's threads, PostgreSQL's backends and
+# pgbench), from /proc/stat, counted as loadgen counts it (steal is busy):
+# busy jiffies now; busy CPU-seconds since a reading; cores busy over a
+# number of seconds; CPU per operation = busy CPU-seconds over the
+# operations (rate x $DURATION). The window includes the tool's start and
+# stop, so the figures lean high.
+machine_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+busy_cpu_s_since() { awk -v d=$(( $(machine_busy_jiffies) - $1 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d / hz }'; }
+cores_over() { awk -v c="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.2f", c / t; else print "?" }'; }
+cpu_us_per_op() { awk -v c="$1" -v r="${2:-0}" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / (r * t); else print "?" }'; }
+
+# HTTP/JSON (wrk, 2 threads, closed loop like loadgen's: each connection
+# sends its next request when the answer came). A warm-up run of $WARMUP s,
+# then the measured run of $DURATION s; loyaltyd's CPU from /proc/PID/stat
+# over the measured run (loadgen's server_cores, the same way), wrk's from
+# GNU time, and loyaltyd's own count of its HTTP answers (/metrics) as a
+# check on wrk's: every answer of the run must be 200. A RESULT line in
+# loadgen's format goes into results.txt (op=http-NAME).
+proc_cpu_jiffies() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# loyaltyd's HTTP answers so far on API routes (not /metrics): "200s others".
+http_answers() {
+  { curl -s --max-time 10 "$HTTP_URL/metrics" || true; } | awk '
+    /^loyaltyd_http_requests_total\{/ { if ($0 ~ /route="\//) next; if ($0 ~ /code="200"/) ok += $NF; else other += $NF }
+    END { printf "%d %d\n", ok, other }'
+}
+# A few requests by hand first: each must answer 200 (HTTP_OK=0 otherwise,
+# and the HTTP figures are not measured).
+http_check() {
+  local f=$OUT/http-check.txt i code
+  : >"$f"
+  for ((i = 0; i < 100; i++)); do
+    curl -s -o /dev/null --max-time 2 "$HTTP_URL/healthz" && break
+    sleep 0.1
+  done
+  HTTP_OK=1
+  local body
+  body=$(printf '{"ref":{"store_id":"store-1","terminal_id":"t-1","transaction_id":"http-check-%s"},"occurred_at":"%s","member":{"member_id":"bm-0000000"},"currency":"EUR","total_minor":"700","lines":[{"sku":"coffee-1","category":"coffee","quantity":2,"unit_price_minor":"350"}]}' \
+    "$(date +%s%N)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+  local -a checks=(
+    "GET /v1/members/bm-0000000 $BENCH_ADMIN_TOKEN"
+    "GET /v1/members/bm-0000001/offers $BENCH_ADMIN_TOKEN"
+    "POST /v1/sales ${BENCH_TERMINAL_PREFIX}1"
+  )
+  local c verb path token
+  for c in "${checks[@]}"; do
+    read -r verb path token <<<"$c"
+    local -a extra=()
+    [[ $verb == POST ]] && extra=(-H 'Content-Type: application/json' --data-binary "$body")
+    { echo "\$ curl -X $verb $HTTP_URL$path"; } >>"$f"
+    code=$(curl -s -o "$WORK/http-check-body" -w '%{http_code}' --max-time 10 -X "$verb" \
+      -H "Authorization: Bearer $token" "${extra[@]}" "$HTTP_URL$path" || true)
+    { echo "HTTP $code"; head -c 2000 "$WORK/http-check-body" 2>/dev/null; echo; } >>"$f"
+    if [[ $code != 200 ]]; then
+      HTTP_OK=0
+      log "HTTP check: $verb $path answered $code (see $f)"
+    fi
+  done
+  [[ $HTTP_OK -eq 1 ]] && log "HTTP check: member read, offers and a sale answered 200"
+  return 0
+}
+wrk_run() {  # wrk_run NAME CONNECTIONS SCRIPT SCRIPT_ARGS...
+  local name=$1 conns=$2 script=$3
+  shift 3
+  local f=$OUT/wrk-$name.txt
+  local -a cmd=(wrk -t 2 -c "$conns" --timeout 10s --latency -s "$HERE/$script")
+  if [[ $HTTP_OK -ne 1 ]]; then
+    log "wrk $name: skipped (the HTTP check failed)"
+    return 0
+  fi
+  log "wrk $name: ${cmd[*]} -d ${DURATION}s $HTTP_URL -- $*"
+  echo "\$ ${cmd[*]} -d ${DURATION}s $HTTP_URL -- $*" >"$f"
+  timeout $((WARMUP + 60)) "${cmd[@]}" -d "${WARMUP}s" "$HTTP_URL" -- "$@" >"$OUT/wrk-$name-warmup.txt" 2>&1 || true
+  local answers0 answers1 srv0 srv1 machine0 machine1 t0 t1 rc=0
+  answers0=$(http_answers)
+  srv0=$(proc_cpu_jiffies "$LOYALTYD_PID")
+  machine0=$(machine_busy_jiffies)
+  t0=$(date +%s.%N)
+  timeout $((DURATION * 3 + 60)) /usr/bin/time -f '%e %U %S' -o "$OUT/wrk-$name.time" \
+    "${cmd[@]}" -d "${DURATION}s" "$HTTP_URL" -- "$@" >>"$f" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  srv1=$(proc_cpu_jiffies "$LOYALTYD_PID")
+  machine1=$(machine_busy_jiffies)
+  answers1=$(http_answers)
+  [[ $rc -eq 0 ]] || log "wrk $name exited $rc (see $f)"
+  local line
+  line=$(grep '^WRK_RESULT' "$f" | tail -n 1 || true)
+  if [[ -z "$line" ]]; then
+    log "wrk $name: no WRK_RESULT line (see $f)"
+    return 0
+  fi
+  # The RESULT line: wrk's figures, loyaltyd's and wrk's CPU, loyaltyd's answers.
+  awk -v line="$line" -v name="$name" -v conns="$conns" -v hz="$(getconf CLK_TCK)" \
+      -v srv="$((srv1 - srv0))" -v machine="$((machine1 - machine0))" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+      -v wtime="$(tail -n 1 "$OUT/wrk-$name.time" 2>/dev/null)" -v a0="$answers0" -v a1="$answers1" 'BEGIN {
+    n = split(line, kv, " ")
+    for (i = 2; i <= n; i++) { split(kv[i], p, "="); v[p[1]] = p[2] }
+    split(wtime, w, " "); split(a0, b0, " "); split(a1, b1, " ")
+    errors = v["non2xx"] + v["connect_errors"] + v["read_errors"] + v["write_errors"] + v["timeouts"]
+    server_cores = wall > 0 ? srv / hz / wall : -1
+    machine_cores = wall > 0 ? machine / hz / wall : -1
+    wrk_cores = w[1] > 0 ? (w[2] + w[3]) / w[1] : -1
+    per_op = v["requests_per_s"] > 0 ? server_cores * 1e6 / v["requests_per_s"] : -1
+    printf "RESULT scenario=http-%s mode=closed concurrency=%d rate=0 op=http-%s ok=%d errors=%d dropped=0 ", name, conns, name, v["requests"] - v["non2xx"], errors
+    printf "ops_per_s=%s items_per_s=%s p50_us=%s p90_us=%s p99_us=%s p999_us=%s max_us=%s mean_us=%s ", v["requests_per_s"], v["requests_per_s"], v["p50_us"], v["p90_us"], v["p99_us"], v["p999_us"], v["max_us"], v["mean_us"]
+    printf "non2xx=%s connect_errors=%s read_errors=%s write_errors=%s timeouts=%s server_200=%d server_non200=%d ", v["non2xx"], v["connect_errors"], v["read_errors"], v["write_errors"], v["timeouts"], b1[1] - b0[1], b1[2] - b0[2]
+    printf "loadgen_cores=%.2f server_cores=%.2f machine_busy_cores=%.2f server_cpu_us_per_item=%.1f window_s=%s label=http-%s\n", wrk_cores, server_cores, machine_cores, per_op, v["duration_s"], name
+  }' | tee -a "$OUT/results.txt" >>"$f"
+  grep -A 20 '^  Thread Stats' "$f" | grep -v '^WRK_RESULT' >&2 || true
+}
+WRK_MEMBERS=(members="$MEMBERS")
+
 # The first run enrolls the members (concurrently); the rest reuse them.
 loadgen_run sale --scenario sale --mode closed --concurrency "$CONCURRENCY"
 # The WAL as the sale run left it (loyaltyd flushes it away at shutdown).
 mkdir -p "$WORK/wal-copy"
 cp "$WORK"/loyaltyd-data/*.log "$WORK/wal-copy/" 2>/dev/null || true
+http_check
+# Durable sales over HTTP, at the sale run's concurrency, right after it.
+wrk_run sale "$CONCURRENCY" http_sale.lua "${WRK_MEMBERS[@]}" stores="$STORES" \
+  terminal_token_prefix="$BENCH_TERMINAL_PREFIX" run_id="http-$(date +%s)"
 BACKLOG_MAX=10000
 [[ $QUICK -eq 1 ]] && BACKLOG_MAX=2000  # streams must finish within the short run
 loadgen_run backlog --scenario backlog --mode closed --concurrency 4 --backlog-min 1000 --backlog-max "$BACKLOG_MAX" --skip-enroll
@@ -141,6 +262,8 @@ loadgen_run evaluate-open --scenario evaluate --mode open --rate 5000 --skip-enr
 loadgen_run evaluate-closed --scenario evaluate --mode closed --concurrency 16 --skip-enroll
 loadgen_run member-read-open --scenario member-read --mode open --rate 10000 --skip-enroll
 loadgen_run member-read-closed --scenario member-read --mode closed --concurrency 32 --skip-enroll
+# Member reads over HTTP (the same mix and concurrency), right after them.
+wrk_run member-read 32 http_member_read.lua "${WRK_MEMBERS[@]}" admin_token="$BENCH_ADMIN_TOKEN"
 # Baselines: an empty gRPC call (health check; no auth, no storage): the
 # transport's capacity, and its latency at the two open-loop rates above (the
 # floor under the evaluation and member-read p99s).
@@ -153,17 +276,6 @@ loadgen_run backlog-empty --scenario backlog-empty --mode closed --concurrency 4
 loadgen_run checkout --scenario checkout --mode closed --concurrency "$CONCURRENCY" --skip-enroll
 bench_stop_loyaltyd
 du -sh "$WORK/loyaltyd-data" >"$OUT/loyaltyd-data-size.txt" 2>&1 || true
-
-# The machine's CPU while a reference runs (the references are other
-# processes: db_bench's threads, PostgreSQL's backends and pgbench), from
-# /proc/stat, counted as loadgen counts it (steal is busy): busy jiffies now;
-# busy CPU-seconds since a reading; cores busy over a number of seconds; CPU
-# per operation = busy CPU-seconds over the operations (rate x $DURATION).
-# The window includes the tool's start and stop, so the figures lean high.
-machine_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-busy_cpu_s_since() { awk -v d=$(( $(machine_busy_jiffies) - $1 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d / hz }'; }
-cores_over() { awk -v c="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.2f", c / t; else print "?" }'; }
-cpu_us_per_op() { awk -v c="$1" -v r="${2:-0}" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / (r * t); else print "?" }'; }
 
 # ------------------------------------------------------------ 4. db_bench
 # WAL bytes per recorded sale or return: every event writes exactly one
@@ -320,6 +432,43 @@ CHECKOUT=$(field checkout checkout ops_per_s)
 CHECKOUT_P99=$(field checkout checkout p99_us)
 R_DB=$(ratio "$INGEST" "$DB_BENCH_OPS")
 R_PG=$(ratio "$INGEST" "$PG_TPS")
+# HTTP (wrk) against gRPC (loadgen), same concurrency, closed loop. A figure
+# with any error (wrk's non-2xx or socket errors, or an answer loyaltyd
+# counted that was not 200) is FAILED and gets no ratio.
+MR_CLOSED_SRV=$(field member-read-closed member-read server_cores)
+MR_CLOSED_LG=$(field member-read-closed member-read loadgen_cores)
+MR_CLOSED_US=$(field member-read-closed member-read server_cpu_us_per_item)
+# loadgen prints the machine's busy cores in its text, not in RESULT.
+MR_CLOSED_MACHINE=$(grep -o 'machine busy [0-9.]*' "$OUT/loadgen-member-read-closed.txt" 2>/dev/null | awk '{ print $3 }' | tail -n 1)
+INGEST_US=$(awk -v c="$(num "$SALE_SRV")" -v r="$INGEST" 'BEGIN { if (c > 0 && r > 0) printf "%.1f", c * 1e6 / r; else print "?" }')
+http_ok() {  # http_ok NAME: 1 when the HTTP figure has answers and no error
+  awk -v ops="$(num "$(field "http-$1" "http-$1" ops_per_s)")" -v e="$(num "$(field "http-$1" "http-$1" errors)")" \
+      -v bad="$(num "$(field "http-$1" "http-$1" server_non200)")" 'BEGIN { print (ops > 0 && e == 0 && bad == 0) ? 1 : 0 }'
+}
+http_line() {  # http_line NAME: the summary's text for an HTTP figure
+  local n=http-$1
+  if [[ -z "$(field "$n" "$n" ops_per_s)" ]]; then
+    echo "not measured (see $OUT/run.log)"
+    return
+  fi
+  local verdict=""
+  [[ $(http_ok "$1") -eq 1 ]] || verdict="FAILED: "
+  echo "${verdict}$(field "$n" "$n" ops_per_s)/s p50 $(ms "$(field "$n" "$n" p50_us)") ms p99 $(ms "$(field "$n" "$n" p99_us)") ms;" \
+    "loyaltyd $(field "$n" "$n" server_cores) cores, $(field "$n" "$n" server_cpu_us_per_item) us per op; wrk $(field "$n" "$n" loadgen_cores) cores; machine $(field "$n" "$n" machine_busy_cores) cores busy;" \
+    "non-2xx $(field "$n" "$n" non2xx), socket errors $(( $(num "$(field "$n" "$n" connect_errors)") + $(num "$(field "$n" "$n" read_errors)") + $(num "$(field "$n" "$n" write_errors)") + $(num "$(field "$n" "$n" timeouts)") ));" \
+    "loyaltyd answered $(field "$n" "$n" server_200) x 200, $(field "$n" "$n" server_non200) other"
+}
+HTTP_MR=$(num "$(field http-member-read http-member-read ops_per_s)")
+HTTP_SALE=$(num "$(field http-sale http-sale ops_per_s)")
+R_HTTP_MR=n/a
+R_HTTP_SALE=n/a
+[[ $(http_ok member-read) -eq 1 ]] && R_HTTP_MR=$(ratio "$HTTP_MR" "$MR_CLOSED")
+[[ $(http_ok sale) -eq 1 ]] && R_HTTP_SALE=$(ratio "$HTTP_SALE" "$INGEST")
+if [[ $(http_ok member-read) -ne 1 ]]; then
+  HTTP_MR_VERDICT=FAILED
+else
+  HTTP_MR_VERDICT=$(verdict "$(awk -v r="$R_HTTP_MR" 'BEGIN{print (r!="n/a" && r>=0.70)}')")
+fi
 
 {
   echo
@@ -338,6 +487,10 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
     "member read open 10000/s: achieved/s, p99" "${MR_OPEN_OPS:-?}/s, p99 $(ms "$MR_OPEN_P99") ms, errors ${MR_OPEN_ERR:-?}" \
     "member read closed c=32 (GetMember 75% + ListOffers 25%)" "$MR_CLOSED/s" \
     "checkout (EvaluateBasket + RecordSale) closed c=$CONCURRENCY" "${CHECKOUT:-?}/s, p99 $(ms "$CHECKOUT_P99") ms" \
+    "durable sales over HTTP, wrk c=$CONCURRENCY (POST /v1/sales)" "$(http_line sale)" \
+    "member reads over HTTP, wrk c=32 (GET member 75% + offers 25%)" "$(http_line member-read)" \
+    "ratio HTTP / gRPC durable sales (gRPC: sales+returns)" "$R_HTTP_SALE  (loyaltyd per op: HTTP $(field http-sale http-sale server_cpu_us_per_item) us, gRPC ${INGEST_US} us)" \
+    "ratio HTTP / gRPC member reads (c=32)" "$R_HTTP_MR  (loyaltyd per op: HTTP $(field http-member-read http-member-read server_cpu_us_per_item) us, gRPC ${MR_CLOSED_US:-?} us; gRPC: loyaltyd ${MR_CLOSED_SRV:-?} cores, loadgen ${MR_CLOSED_LG:-?} cores, machine ${MR_CLOSED_MACHINE:-?} cores busy)" \
     "baseline: empty gRPC call (health check) closed c=32" "${HEALTH:-?}/s (loyaltyd ${HEALTH_SRV:-?} cores, loadgen ${HEALTH_LG:-?} cores)" \
     "baseline: empty gRPC call open 5000/s: achieved/s, p50, p99" "${HEALTH_5K_OPS:-?}/s, p50 $(ms "$HEALTH_5K_P50") ms, p99 $(ms "$HEALTH_5K_P99") ms, errors ${HEALTH_5K_ERR:-?}" \
     "baseline: empty gRPC call open 10000/s: achieved/s, p50, p99" "${HEALTH_10K_OPS:-?}/s, p50 $(ms "$HEALTH_10K_P50") ms, p99 $(ms "$HEALTH_10K_P99") ms, errors ${HEALTH_10K_ERR:-?}" \
@@ -351,7 +504,8 @@ R_PG=$(ratio "$INGEST" "$PG_TPS")
     "backlog >= 100,000 events/s durable" "$(verdict "$(awk -v a="$BACKLOG" 'BEGIN{print (a>=100000)}')")" "$BACKLOG/s" \
     "evaluate p99 <= 1 ms at 5,000/s offered" "$(verdict "$(awk -v p="$(num "$EVAL_OPEN_P99")" -v e="$(num "$EVAL_OPEN_ERR")" -v o="$(num "$EVAL_OPEN_OPS")" 'BEGIN{print (p>0 && p<=1000 && e==0 && o>=4900)}')")" "p99 $(ms "$EVAL_OPEN_P99") ms" \
     "member read >= 40,000/s" "$(verdict "$(awk -v a="$MR_CLOSED" 'BEGIN{print (a>=40000)}')")" "$MR_CLOSED/s" \
-    "member read p99 <= 1 ms at 10,000/s offered" "$(verdict "$(awk -v p="$(num "$MR_OPEN_P99")" -v e="$(num "$MR_OPEN_ERR")" -v o="$(num "$MR_OPEN_OPS")" 'BEGIN{print (p>0 && p<=1000 && e==0 && o>=9800)}')")" "p99 $(ms "$MR_OPEN_P99") ms"
+    "member read p99 <= 1 ms at 10,000/s offered" "$(verdict "$(awk -v p="$(num "$MR_OPEN_P99")" -v e="$(num "$MR_OPEN_ERR")" -v o="$(num "$MR_OPEN_OPS")" 'BEGIN{print (p>0 && p<=1000 && e==0 && o>=9800)}')")" "p99 $(ms "$MR_OPEN_P99") ms" \
+    "HTTP member reads >= 70% of gRPC's (c=32)" "$HTTP_MR_VERDICT" "$HTTP_MR/s against $MR_CLOSED/s: $R_HTTP_MR"
   echo
   echo "bytes per sale in loyaltyd's WAL: $PER_SALE ($EVENTS events sampled)"
   echo "raw RESULT lines: $OUT/results.txt; every tool's output: $OUT/"
