@@ -537,14 +537,12 @@ class PosHttpTest(HttpServerTestCase):
                                        {"Content-Type": "application/x-ndjson"}),
                              400, "INVALID_ARGUMENT", 3, "line 2: sale.lines[0].quantity")
             self.assertEqual(self.member(member_id)["balance"], balance(16))
-        # Fails with the server of 2026-12-02: malformed JSON on a line is
-        # answered "body: malformed JSON: ..." without the line's number
-        # (JsonProblem in edges/http/routes.cc drops the "line N: " prefix).
+        # Malformed JSON on a line names the line too (it once did not).
         with self.subTest("a line that is not JSON fails the whole upload, naming the line"):
             text = json.dumps({"sale": sale(new_txn("nd-5"), [line(1, 100)], card)}) + "\n{not json\n"
             reply = self.http("POST", "/v1/backlog", text, STORE1_TOKEN, {"Content-Type": "application/x-ndjson"})
             self.assertEqual(self.member(member_id)["balance"], balance(16), "nothing of it applied")
-            self.assertError(reply, 400, "INVALID_ARGUMENT", 3, "line 2")
+            self.assertError(reply, 400, "INVALID_ARGUMENT", 3, "line 2: malformed JSON")
 
 
     def test_backlog_over_event_limit(self):
