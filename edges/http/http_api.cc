@@ -97,6 +97,7 @@ HttpResponse ErrorResponse(const absl::Status& status, Headers headers = {}) {
   r.status = HttpStatusOf(status.code());
   r.body = ErrorBody(status);
   r.headers = std::move(headers);
+  if (r.status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"loyaltyd\""});  // RFC 6750
   return r;
 }
 

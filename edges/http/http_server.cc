@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <cassert>
 #include <deque>
 #include <mutex>
@@ -334,6 +335,11 @@ void Session::Dispatch() {
     const bool first = !answered->exchange(true);
     assert(first);
     if (!first || self->state_ == State::kClosed) return nullptr;
+    if (self->head_only_) {  // HEAD: the head of the stream, and no stream
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, head = std::move(head)]() mutable { self->WriteResponse(std::move(head)); });
+      return nullptr;
+    }
     return self->StartStream(std::move(head));
   };
   server_.handler_.Handle(std::move(call));

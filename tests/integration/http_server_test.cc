@@ -166,6 +166,9 @@ TEST_F(HttpServerTest, ErrorsMapToHttpWithTheField) {
 
   EXPECT_EQ(Call("GET", "/v1/members/nobody").status, 404);
   EXPECT_EQ(Call("GET", "/v1/nothing-here").status, 404);
+  const HttpReply anonymous = Call("GET", "/v1/members/m-1", "");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.Header("www-authenticate"), "Bearer realm=\"loyaltyd\"");
   const HttpReply verb = Call("DELETE", "/v1/program");
   EXPECT_EQ(verb.status, 405);
   EXPECT_EQ(verb.Header("allow"), "GET, PUT");
@@ -325,6 +328,7 @@ TEST_F(HttpServerTest, ConnectionLimitAnswers503) {
   const HttpReply refused = extra.Send("GET", "/healthz");
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(refused.Header("retry-after"), "1");
+  EXPECT_NE(refused.body.find("at most 16"), std::string::npos) << refused.body;
   held.clear();
   // The server notices the closes asynchronously.
   int status = 0;
@@ -360,6 +364,12 @@ TEST_F(HttpServerTest, EventStreamSendsAViewAfterASale) {
   auto heartbeat = watch.ReadChunk(2s);
   ASSERT_TRUE(heartbeat.has_value());
   EXPECT_EQ(*heartbeat, ": heartbeat\n\n");
+  // HEAD gets the stream's head and no stream.
+  HttpClient head_only(port());
+  const HttpReply head_reply = head_only.Send("HEAD", "/v1/members/me/watch", kMember);
+  EXPECT_EQ(head_reply.status, 200);
+  EXPECT_EQ(head_reply.Header("content-type"), "text/event-stream");
+  EXPECT_EQ(head_reply.Header("content-length"), "0");
   // A watch the member may not see is refused before any stream starts.
   EXPECT_EQ(Call("GET", "/v1/members/m-2/watch", kMember).status, 403);
   EXPECT_EQ(Call("GET", "/v1/members/nobody/watch").status, 404);
