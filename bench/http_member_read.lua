@@ -11,12 +11,7 @@ local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local W = require "http_workload"
 
-local next_thread = 0
-
-function setup(thread)
-  thread:set("thread_id", next_thread)
-  next_thread = next_thread + 1
-end
+setup = W.NumberThreads()  -- each thread's Lua state gets its thread_id
 
 local work, headers, offers_share
 

@@ -231,4 +231,14 @@ function M.PrintResult(summary, latency)
     e.write, e.timeout))
 end
 
+-- wrk's setup(thread): gives each thread's Lua state a global thread_id
+-- (0, 1, ...), for ids unique per thread and per-thread random seeds.
+function M.NumberThreads()
+  local next_thread = 0
+  return function(thread)
+    thread:set("thread_id", next_thread)
+    next_thread = next_thread + 1
+  end
+end
+
 return M

@@ -1,6 +1,7 @@
 #include "services/loyalty/event_apply.h"
 
 #include <cassert>
+#include <map>
 #include <optional>
 
 #include "base/metrics.h"
@@ -230,11 +231,22 @@ absl::Status ApplyClaimEvent(const ApplyContext& ctx, const v1::Sale& original, 
 }
 
 void CountCommitted(const internal::EventRecord& event) {
-  static auto& applied = metrics::DefaultRegistry().AddCounter(
-      "loyaltyd_events_applied_total", "Events committed, by kind (replayed retries not counted)", {"kind"});
-  const auto* field = internal::EventRecord::descriptor()->FindFieldByNumber(static_cast<int>(event.event_case()));
-  assert(field != nullptr);  // every event record has its event
-  applied.WithLabels({field != nullptr ? field->name() : std::string("none")}).Inc();
+  // One counter per kind, found once: the ingest path pays an atomic add,
+  // not a descriptor lookup and a labelled-child search per event.
+  static const auto counters = [] {
+    auto& family = metrics::DefaultRegistry().AddCounter(
+        "loyaltyd_events_applied_total", "Events committed, by kind (replayed retries not counted)", {"kind"});
+    std::map<int, metrics::Counter*> by_case;
+    const auto* oneof = internal::EventRecord::descriptor()->FindOneofByName("event");
+    assert(oneof != nullptr);
+    for (int i = 0; i < oneof->field_count(); ++i) {
+      by_case[oneof->field(i)->number()] = &family.WithLabels({oneof->field(i)->name()});
+    }
+    return by_case;
+  }();
+  const auto it = counters.find(static_cast<int>(event.event_case()));
+  assert(it != counters.end());  // every event record has its event
+  if (it != counters.end()) it->second->Inc();
 }
 
 }  // namespace loyalty
