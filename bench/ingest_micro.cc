@@ -74,7 +74,8 @@ int Main(int argc, char** argv) {
   auto counters = std::move(*Counters::Load(**store));
   Members member_store(**store, (getenv("MEMBER_CACHE_MB") ? atoll(getenv("MEMBER_CACHE_MB")) : 256) << 20);
   Lanes lanes(1, 1);
-  AdminOperations admin(**store, member_store, lanes, clock, *programs, counters.get());
+  DryRuns dry_runs(**store, *programs, clock, DryRunOptions());
+  AdminOperations admin(**store, member_store, lanes, clock, *programs, dry_runs, counters.get());
   Ingest ingest(**store, member_store, *programs, *counters, clock);
 
   WorkloadOptions wo;

@@ -15,7 +15,11 @@
 #   6. member reads afterwards, once the compactions the load left behind
 #      are done (their time and CPU are reported): closed loop on a warm
 #      member cache, then open loop at 5,000/s and closed loop on a cold
-#      member cache after the restart.
+#      member cache after the restart;
+#   7. a dry run of a program change (Silver's minimum spend lowered) over
+#      the whole history, as the console starts it (POST /v1/dry-runs, then
+#      GET /v1/dry-runs/{id}): its time, passes and loyaltyd's resident
+#      memory before and at its peak (sampled every second).
 # Runs as root (installs what is missing). Results: DIR/summary.txt and every
 # tool's output in DIR (default /var/tmp/loyalty-scale-results/<time>).
 set -euo pipefail
@@ -60,9 +64,11 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=$(bench_free_port)
+HTTP_PORT=$(bench_free_port)
 CONFIG=$WORK/loyaltyd.textproto
-bench_write_config "$CONFIG" "$WORK/data" "$PORT" 20 0
+bench_write_config "$CONFIG" "$WORK/data" "$PORT" 20 0 "$HTTP_PORT"
 echo "member_cache_mb: 256" >>"$CONFIG"   # bounded, as block_cache_mb (256) and the memtable budget (256 MiB)
+echo "dry_run_memory_mb: 512" >>"$CONFIG"   # the default, written out: the summary quotes it
 cp "$CONFIG" "$OUT/loyaltyd.textproto"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -164,6 +170,42 @@ C2=$(date +%s.%N)
 CRASH_START_S=$(awk -v a="$C1" -v b="$C2" 'BEGIN{printf "%.2f", b-a}')
 log "restart to serving after SIGKILL: $CRASH_START_S s"
 
+log "dry run of a program change over the whole history (POST /v1/dry-runs)"
+HTTP=http://127.0.0.1:$HTTP_PORT
+AUTH=(-H "Authorization: Bearer $BENCH_ADMIN_TOKEN")
+curl -sf "${AUTH[@]}" "$HTTP/v1/program" >"$OUT/program.json"
+python3 - "$OUT/program.json" >"$OUT/dry-run-request.json" <<'PY'
+import json, sys
+program = json.load(open(sys.argv[1]))
+program["tiers"][1]["min_spend_minor"] = str(int(program["tiers"][1].get("min_spend_minor", "0")) * 4 // 5)
+print(json.dumps({"program": program}))
+PY
+RSS_BEFORE_DRY=$(rss_kib "$LOYALTYD_PID")
+D0=$(date +%s.%N)
+JOB=$(curl -sf "${AUTH[@]}" -H 'Content-Type: application/json' --data @"$OUT/dry-run-request.json" "$HTTP/v1/dry-runs" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
+RSS_DRY_PEAK=$RSS_BEFORE_DRY
+DRY_STATE=""
+while :; do
+  sleep 1
+  r=$(rss_kib "$LOYALTYD_PID"); (( r > RSS_DRY_PEAK )) && RSS_DRY_PEAK=$r
+  curl -sf "${AUTH[@]}" "$HTTP/v1/dry-runs/$JOB" >"$OUT/dry-run-job.json" || { DRY_STATE=unreachable; break; }
+  DRY_STATE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"])' "$OUT/dry-run-job.json")
+  [[ "$DRY_STATE" == DRY_RUN_STATE_QUEUED || "$DRY_STATE" == DRY_RUN_STATE_RUNNING ]] || break
+done
+D1=$(date +%s.%N)
+DRY_S=$(awk -v a="$D0" -v b="$D1" 'BEGIN{printf "%.0f", b-a}')
+DRY_FACTS=$(python3 - "$OUT/dry-run-job.json" <<'PY'
+import json, sys
+job = json.load(open(sys.argv[1]))
+r = job.get("report", {})
+print(f'{job["state"]}, {job.get("passes", 0)} pass(es), {job.get("round", 1)} round(s), replay state peak '
+      f'{int(job.get("peak_state_bytes", "0")) >> 20} MiB; {r.get("events_replayed", 0)} events, {r.get("members", 0)} members, '
+      f'{r.get("members_changing_tier", 0)} change tier, {r.get("members_changing_stage", 0)} change stage {job.get("error", "")}')
+PY
+)
+log "dry run: $DRY_S s, $DRY_FACTS; RSS $((RSS_BEFORE_DRY / 1024)) MiB before, $((RSS_DRY_PEAK / 1024)) MiB at peak"
+
 field() {  # field FILE OP KEY
   grep "^RESULT" "$1" | awk -v op="op=$2" -v key="$3" '{ hit = 0; for (i = 1; i <= NF; i++) if ($i == op) hit = 1;
     if (hit) for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) { print kv[2]; exit } } }'
@@ -186,6 +228,8 @@ ENROLL=$(grep '^enrolled' "$OUT/loadgen-load.txt" || true)
   echo "resident memory after restart:      $((RSS_RESTARTED / 1024)) MiB"
   echo "clean stop / restart to serving:    $STOP_S s / $START_S s"
   echo "restart to serving after SIGKILL:   $CRASH_START_S s"
+  echo "dry run, whole history:             $DRY_S s; $DRY_FACTS"
+  echo "resident memory during the dry run: $((RSS_BEFORE_DRY / 1024)) MiB before, $((RSS_DRY_PEAK / 1024)) MiB at peak (dry_run_memory_mb $(grep -o 'dry_run_memory_mb: [0-9]*' "$CONFIG" | cut -d' ' -f2 || echo default))"
   echo "member read, warm, closed c=32:     $(field "$OUT/loadgen-read-warm.txt" member-read ops_per_s)/s, p50 $(field "$OUT/loadgen-read-warm.txt" member-read p50_us) us, p99 $(field "$OUT/loadgen-read-warm.txt" member-read p99_us) us"
   echo "member read, cold, open 5000/s:     $(field "$OUT/loadgen-read-cold-open.txt" member-read ops_per_s)/s, p50 $(field "$OUT/loadgen-read-cold-open.txt" member-read p50_us) us, p99 $(field "$OUT/loadgen-read-cold-open.txt" member-read p99_us) us"
   echo "member read, closed c=32:           $(field "$OUT/loadgen-read-closed.txt" member-read ops_per_s)/s, p50 $(field "$OUT/loadgen-read-closed.txt" member-read p50_us) us, p99 $(field "$OUT/loadgen-read-closed.txt" member-read p99_us) us"

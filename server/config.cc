@@ -64,12 +64,14 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.http_max_backlog_body_bytes() == 0) c.set_http_max_backlog_body_bytes(32 << 20);
   if (c.http_max_header_bytes() == 0) c.set_http_max_header_bytes(16 << 10);
   if (c.http_heartbeat_ms() == 0) c.set_http_heartbeat_ms(15'000);
+  if (c.dry_run_memory_mb() == 0) c.set_dry_run_memory_mb(512);
 }
 
 absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.worker_threads() > 1024) return absl::InvalidArgumentError("worker_threads: must be at most 1024");
   if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
   if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
+  if (c.dry_run_memory_mb() > 1 << 20) return absl::InvalidArgumentError("dry_run_memory_mb: must be at most 1048576");
   if (c.block_cache_mb() > 1 << 20) return absl::InvalidArgumentError("block_cache_mb: must be at most 1048576");
   if (c.http_threads() > 64) return absl::InvalidArgumentError("http_threads: must be at most 64");
   if (c.http_max_connections() > 1'000'000) return absl::InvalidArgumentError("http_max_connections: must be at most 1000000");

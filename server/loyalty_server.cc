@@ -153,8 +153,12 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   pos_ops_ = std::make_unique<pos::PosOperations>(*ingest_, *lanes_, *store_, *members_, *programs_, *counters_, clock);
   member_ops_ = std::make_unique<MemberOperations>(*store_, *members_, *programs_, *counters_, clock, *ingest_,
                                                    *lanes_, updates_);
-  admin_ops_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock, *programs_, counters_.get(),
-                                                 &updates_);
+  DryRunOptions dry_run_options;
+  dry_run_options.memory_budget_bytes = config.dry_run_memory_mb() << 20;
+  dry_runs_ = std::make_unique<DryRuns>(*store_, *programs_, clock, dry_run_options);
+  components_.push_back(dry_runs_.get());
+  admin_ops_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock, *programs_, *dry_runs_,
+                                                 counters_.get(), &updates_);
   const auto interval = std::chrono::seconds(config.expiry_interval_s() == 0 ? 3600 : config.expiry_interval_s());
   timers_ = std::make_unique<Timers>(*admin_ops_, *counters_, *store_, interval);
   components_.push_back(timers_.get());
@@ -264,6 +268,8 @@ absl::Status LoyaltyServer::Shutdown(std::chrono::milliseconds grace) {
   const Component::Deadline deadline = std::chrono::steady_clock::now() + grace;
   draining_.store(true, std::memory_order_release);  // /readyz: 503
   updates_.Drain();  // live watches end cleanly before their edges stop
+  // A dry run's caller waiting on an edge is answered before the edge stops.
+  if (dry_runs_) dry_runs_->Stop(deadline);
   // The edges stop together, each with the whole grace: both stop taking
   // calls at once, and neither's stragglers eat the other's time.
   std::vector<std::thread> stopping;

@@ -61,6 +61,7 @@ class LoyaltyServer {
 
   storage::Store& store() { return *store_; }
   AdminOperations& admin() { return *admin_ops_; }
+  const ProgramStore& programs() const { return *programs_; }
 
  private:
   LoyaltyServer() = default;
@@ -83,6 +84,7 @@ class LoyaltyServer {
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<pos::PosOperations> pos_ops_;
   std::unique_ptr<MemberOperations> member_ops_;
+  std::unique_ptr<DryRuns> dry_runs_;
   std::unique_ptr<AdminOperations> admin_ops_;
   std::unique_ptr<Component> storage_component_;
   std::unique_ptr<Component> lanes_component_;

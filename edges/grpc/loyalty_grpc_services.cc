@@ -240,8 +240,31 @@ grpc::ServerUnaryReactor* AdminGrpcService::UpdateProgram(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AdminGrpcService::DryRunProgram(grpc::CallbackServerContext* context,
                                                           const v1::UpdateProgramRequest* request,
                                                           v1::DryRunReport* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator_);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  // The replay runs as a dry run job, off the gRPC threads.
+  ops_.DryRunProgram(*who, *request, [reactor, response](absl::StatusOr<v1::DryRunReport> r) {
+    FinishUnary(reactor, response, std::move(r));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::StartDryRun(grpc::CallbackServerContext* context,
+                                                        const v1::UpdateProgramRequest* request,
+                                                        v1::DryRunJob* response) {
   return Unary(context, authenticator_, response,
-               [&](const auth::Principal& who) { return ops_.DryRunProgram(who, *request); });
+               [&](const auth::Principal& who) { return ops_.StartDryRun(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::GetDryRun(grpc::CallbackServerContext* context,
+                                                      const v1::GetDryRunRequest* request,
+                                                      v1::DryRunJob* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.GetDryRun(who, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::ListAudit(grpc::CallbackServerContext* context,

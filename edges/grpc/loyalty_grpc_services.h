@@ -70,6 +70,10 @@ class AdminGrpcService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* DryRunProgram(grpc::CallbackServerContext* context,
                                           const v1::UpdateProgramRequest* request,
                                           v1::DryRunReport* response) override;
+  grpc::ServerUnaryReactor* StartDryRun(grpc::CallbackServerContext* context, const v1::UpdateProgramRequest* request,
+                                        v1::DryRunJob* response) override;
+  grpc::ServerUnaryReactor* GetDryRun(grpc::CallbackServerContext* context, const v1::GetDryRunRequest* request,
+                                      v1::DryRunJob* response) override;
   grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* context,
                                       const v1::ListAuditRequest* request,
                                       v1::ListAuditResponse* response) override;

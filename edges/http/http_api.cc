@@ -483,7 +483,12 @@ void HttpApi::RegisterInvokers() {
   add("loyalty.v1.AdminService.UpdateProgram",
       Sync<UpdateProgramRequest, Program>([&admin](auto& who, auto& r) { return admin.UpdateProgram(who, r); }));
   add("loyalty.v1.AdminService.DryRunProgram",
-      Sync<UpdateProgramRequest, DryRunReport>([&admin](auto& who, auto& r) { return admin.DryRunProgram(who, r); }));
+      Async<UpdateProgramRequest, DryRunReport>(
+          [&admin](auto& who, auto& r, auto done) { admin.DryRunProgram(who, r, done); }));
+  add("loyalty.v1.AdminService.StartDryRun",
+      Sync<UpdateProgramRequest, DryRunJob>([&admin](auto& who, auto& r) { return admin.StartDryRun(who, r); }));
+  add("loyalty.v1.AdminService.GetDryRun",
+      Sync<GetDryRunRequest, DryRunJob>([&admin](auto& who, auto& r) { return admin.GetDryRun(who, r); }));
   add("loyalty.v1.AdminService.GetFigures",
       Sync<GetFiguresRequest, ProgramFigures>([&admin](auto& who, auto&) { return admin.GetFigures(who); }));
   add("loyalty.v1.AdminService.VerifyLedger", Sync<VerifyLedgerRequest, VerifyLedgerResponse>(
@@ -619,7 +624,7 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   // every member) runs on the server's worker pool, not on an HTTP thread:
   // the HTTP threads keep answering probes, reads and event streams.
   static const std::set<std::string, std::less<>> kHeavy = {
-      kBacklogMethod, "loyalty.v1.AdminService.GetFigures", "loyalty.v1.AdminService.DryRunProgram",
+      kBacklogMethod, "loyalty.v1.AdminService.GetFigures",
       "loyalty.v1.AdminService.VerifyLedger", "loyalty.v1.AdminService.CreateCheckpoint",
       "loyalty.v1.AdminService.UpdateProgram"};
   const bool heavy = kHeavy.count(name) != 0;

@@ -78,4 +78,28 @@ absl::Status ValidateCurrency(std::string_view field, std::string_view currency)
   return absl::OkStatus();
 }
 
+absl::Status ValidateTimestamp(std::string_view field, const google::protobuf::Timestamp& t) {
+  if (t.nanos() < 0 || t.nanos() > 999'999'999) return FieldError(field, "nanos must be between 0 and 999999999");
+  if (t.seconds() < kMinTimeSeconds || t.seconds() >= kMaxTimeSeconds) {
+    return FieldError(field, loyalty::StrCat("must be between 2000-01-01 and 2100-01-01 (UTC), got ", t.seconds(),
+                                             " s since 1970"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBirthday(std::string_view field, std::string_view b) {
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  const bool shape = b.size() == 5 && b[2] == '-' && digit(b[0]) && digit(b[1]) && digit(b[3]) && digit(b[4]);
+  if (!shape) return FieldError(field, "must be MM-DD");
+  const int month = (b[0] - '0') * 10 + (b[1] - '0');
+  const int day = (b[3] - '0') * 10 + (b[4] - '0');
+  static constexpr int kDaysIn[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12) return FieldError(field, loyalty::StrCat("month must be 01 to 12, got ", b.substr(0, 2)));
+  if (day < 1 || day > kDaysIn[month - 1]) {
+    return FieldError(field, loyalty::StrCat("day must be 01 to ", kDaysIn[month - 1], " in month ", b.substr(0, 2),
+                                             ", got ", b.substr(3, 2)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace loyalty

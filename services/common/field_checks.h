@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "loyalty/v1/common.pb.h"
 
 namespace loyalty {
@@ -31,5 +32,13 @@ absl::Status ValidateMemberIdentifier(std::string_view field, const v1::MemberId
 absl::Status ValidateCardNumber(std::string_view field, std::string_view card);
 absl::Status ValidatePhone(std::string_view field, std::string_view phone);
 absl::Status ValidateCurrency(std::string_view field, std::string_view currency);
+
+// Every time the program accepts lies in 2000-01-01 .. 2100-01-01 (UTC), so no
+// arithmetic on it can overflow and no typo years away is kept.
+inline constexpr int64_t kMinTimeSeconds = 946'684'800;
+inline constexpr int64_t kMaxTimeSeconds = 4'102'444'800;
+absl::Status ValidateTimestamp(std::string_view field, const google::protobuf::Timestamp& t);
+// "MM-DD", a day that exists in some year (02-29 included).
+absl::Status ValidateBirthday(std::string_view field, std::string_view mm_dd);
 
 }  // namespace loyalty

@@ -26,9 +26,6 @@ using storage::Cf;
 
 namespace {
 
-// Members named per move in a dry run's report.
-constexpr int kDryRunSampleMembers = 5;
-
 // Admin requests share the idempotency column family with terminal events
 // under a store id no terminal can use ('#' is not a valid id character).
 constexpr std::string_view kAdminStore = "#admin";
@@ -40,18 +37,22 @@ absl::Status ParseScannedMember(const rocksdb::Iterator& it, internal::MemberRec
                            storage::DecodeMemberKey(it.key().ToStringView()).value_or(""));
 }
 
-absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
+// Enrolments may be carried over from an older program (enrolled_at in the
+// past), never dated ahead of the clock.
+constexpr int64_t kMaxEnrolmentSkewSeconds = 5 * 60;
+
+absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   if (r.display_name().size() > 128) return FieldError("display_name", "must be at most 128 bytes");
   if (!r.card_number().empty()) LOYALTY_RETURN_IF_ERROR(ValidateCardNumber("card_number", r.card_number()));
   if (!r.phone().empty()) LOYALTY_RETURN_IF_ERROR(ValidatePhone("phone", r.phone()));
-  if (!r.birthday().empty()) {
-    const std::string& b = r.birthday();
-    const bool shape = b.size() == 5 && b[2] == '-' && std::isdigit(b[0]) && std::isdigit(b[1]) &&
-                       std::isdigit(b[3]) && std::isdigit(b[4]);
-    const int month = shape ? (b[0] - '0') * 10 + (b[1] - '0') : 0;
-    const int day = shape ? (b[3] - '0') * 10 + (b[4] - '0') : 0;
-    if (month < 1 || month > 12 || day < 1 || day > 31) return FieldError("birthday", "must be MM-DD");
+  if (!r.birthday().empty()) LOYALTY_RETURN_IF_ERROR(ValidateBirthday("birthday", r.birthday()));
+  if (r.has_enrolled_at()) {
+    LOYALTY_RETURN_IF_ERROR(ValidateTimestamp("enrolled_at", r.enrolled_at()));
+    if (r.enrolled_at().seconds() > now + kMaxEnrolmentSkewSeconds) {
+      return FieldError("enrolled_at", loyalty::StrCat("is ", r.enrolled_at().seconds() - now,
+                                                       " s in the future (more than 300 s of clock skew)"));
+    }
   }
   return absl::OkStatus();
 }
@@ -59,12 +60,14 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r) {
 }  // namespace
 
 AdminOperations::AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock,
-                                 ProgramStore& programs, const Counters* counters, MemberUpdates* updates)
+                                 ProgramStore& programs, DryRuns& dry_runs, const Counters* counters,
+                                 MemberUpdates* updates)
     : store_(store),
       members_(members),
       lanes_(lanes),
       clock_(clock),
       programs_(programs),
+      dry_runs_(dry_runs),
       counters_(counters),
       updates_(updates) {}
 
@@ -91,7 +94,7 @@ void AdminOperations::EnrollMember(const auth::Principal& who, const v1::EnrollM
                                    std::function<void(absl::StatusOr<v1::EnrollMemberResponse>)> done) {
   absl::StatusOr<v1::EnrollMemberResponse> committed = [&]() -> absl::StatusOr<v1::EnrollMemberResponse> {
     LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-    LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request));
+    LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request, clock_.NowUnixSeconds()));
     return CommitEnrollment(request);
   }();
   if (!committed.ok()) {
@@ -373,73 +376,34 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
   return out;
 }
 
-absl::StatusOr<v1::DryRunReport> AdminOperations::DryRunProgram(const auth::Principal& who,
-                                                               const v1::UpdateProgramRequest& request) const {
-  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+absl::StatusOr<ProgramPtr> AdminOperations::CheckProposal(const v1::UpdateProgramRequest& request) const {
   if (!request.has_program()) return FieldError("program", "is required");
-  LOYALTY_ASSIGN_OR_RETURN(engine::ProgramConfig proposed_config, ProgramStore::Check(request.program()));
-  const ProgramPtr current = programs_.Current();
-  proposed_config.version = current->version + 1;
-  const auto proposed = std::make_shared<const engine::ProgramConfig>(std::move(proposed_config));
-  const engine::Seconds now = clock_.NowUnixSeconds();
+  LOYALTY_ASSIGN_OR_RETURN(engine::ProgramConfig proposed, ProgramStore::Check(request.program()));
+  proposed.version = programs_.Current()->version + 1;
+  return std::make_shared<const engine::ProgramConfig>(std::move(proposed));
+}
 
-  const auto snapshot = store_.GetSnapshot();
-  LOYALTY_ASSIGN_OR_RETURN(ReplayResult replayed,
-                           ReplayEventLog(
-                               store_, snapshot.get(),
-                               [&](uint64_t) -> absl::StatusOr<ProgramPtr> { return proposed; },
-                               /*what_if=*/true));
-  v1::DryRunReport report;
-  report.set_events_replayed(replayed.events);
-  std::map<std::pair<std::string, std::string>, v1::DryRunMove> tier_moves, stage_moves;
-  struct {
-    void Add(std::map<std::pair<std::string, std::string>, v1::DryRunMove>& into, const std::string& from,
-             const std::string& to, const std::string& member_id) {
-      v1::DryRunMove& move = into[{from, to}];
-      move.set_from_name(from);
-      move.set_to_name(to);
-      move.set_members(move.members() + 1);
-      if (move.sample_member_ids_size() < kDryRunSampleMembers) move.add_sample_member_ids(member_id);
-    }
-  } moves;
-  auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
-    engine::MemberState before = codec::FromProto(m.engine());
-    engine::Refresh(*current, before, now);
-    auto r = replayed.members.find(m.member_id());
-    if (r == replayed.members.end()) continue;  // enrolled after the snapshot's log
-    engine::MemberState after = r->second;
-    engine::Refresh(*proposed, after, now);
-    report.set_members(report.members() + 1);
-    const std::string tier_before = engine::TierName(*current, before.tier);
-    const std::string tier_after = engine::TierName(*proposed, after.tier);
-    if (tier_before != tier_after) {
-      report.set_members_changing_tier(report.members_changing_tier() + 1);
-      moves.Add(tier_moves, tier_before, tier_after, m.member_id());
-    }
-    const std::string stage_before = engine::StageName(*current, before.stage);
-    const std::string stage_after = engine::StageName(*proposed, after.stage);
-    if (stage_before != stage_after) {
-      report.set_members_changing_stage(report.members_changing_stage() + 1);
-      moves.Add(stage_moves, stage_before, stage_after, m.member_id());
-    }
-    report.set_liability_points_before(report.liability_points_before() + engine::LedgerTotal(before));
-    report.set_liability_points_after(report.liability_points_after() + engine::LedgerTotal(after));
-    ++(*report.mutable_members_per_tier_after())[engine::TierName(*proposed, after.tier)];
-    ++(*report.mutable_members_per_stage_after())[engine::StageName(*proposed, after.stage)];
-  }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
-  auto emit = [](const auto& from, auto* to) {
-    for (const auto& [key, move] : from) *to->Add() = move;
-    std::stable_sort(to->begin(), to->end(), [](const v1::DryRunMove& a, const v1::DryRunMove& b) {
-      return a.members() > b.members();
-    });
-  };
-  emit(tier_moves, report.mutable_tier_moves());
-  emit(stage_moves, report.mutable_stage_moves());
-  return report;
+void AdminOperations::DryRunProgram(const auth::Principal& who, const v1::UpdateProgramRequest& request,
+                                    std::function<void(absl::StatusOr<v1::DryRunReport>)> done) {
+  if (absl::Status s = auth::RequireAdmin(who); !s.ok()) return done(s);
+  absl::StatusOr<ProgramPtr> proposed = CheckProposal(request);
+  if (!proposed.ok()) return done(proposed.status());
+  auto started = dry_runs_.Start(std::move(*proposed), who.name, done);
+  if (!started.ok()) done(started.status());
+}
+
+absl::StatusOr<v1::DryRunJob> AdminOperations::StartDryRun(const auth::Principal& who,
+                                                           const v1::UpdateProgramRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  LOYALTY_ASSIGN_OR_RETURN(ProgramPtr proposed, CheckProposal(request));
+  return dry_runs_.Start(std::move(proposed), who.name);
+}
+
+absl::StatusOr<v1::DryRunJob> AdminOperations::GetDryRun(const auth::Principal& who,
+                                                         const v1::GetDryRunRequest& request) const {
+  LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
+  if (request.job_id().empty()) return FieldError("job_id", "is required");
+  return dry_runs_.Get(request.job_id());
 }
 
 void AdminOperations::RunExpiry(const auth::Principal& who,

@@ -12,6 +12,7 @@
 #include "services/common/key_locks.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/counters.h"
+#include "services/loyalty/dry_runs.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
@@ -24,7 +25,7 @@ inline constexpr int64_t kMaxAdjustPoints = 1'000'000;
 class AdminOperations {
  public:
   AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock, ProgramStore& programs,
-                  const Counters* counters = nullptr, MemberUpdates* updates = nullptr);
+                  DryRuns& dry_runs, const Counters* counters = nullptr, MemberUpdates* updates = nullptr);
 
   // Enrolls a member; `done` runs once the enrollment is durable (on the
   // WAL-sync thread). The blocking form waits for that.
@@ -47,9 +48,12 @@ class AdminOperations {
   absl::StatusOr<v1::VerifyLedgerResponse> VerifyLedger(const auth::Principal& who,
                                                         const v1::VerifyLedgerRequest& request) const;
   // Replays the stored history under a proposed program and reports what
-  // would change; publishes nothing.
-  absl::StatusOr<v1::DryRunReport> DryRunProgram(const auth::Principal& who,
-                                                 const v1::UpdateProgramRequest& request) const;
+  // would change; publishes nothing. Runs as a dry run job (dry_runs.h);
+  // `done` runs when it ends, on the dry runs' thread.
+  void DryRunProgram(const auth::Principal& who, const v1::UpdateProgramRequest& request,
+                     std::function<void(absl::StatusOr<v1::DryRunReport>)> done);
+  absl::StatusOr<v1::DryRunJob> StartDryRun(const auth::Principal& who, const v1::UpdateProgramRequest& request);
+  absl::StatusOr<v1::DryRunJob> GetDryRun(const auth::Principal& who, const v1::GetDryRunRequest& request) const;
   absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpoint(
       const auth::Principal& who, const v1::CreateCheckpointRequest& request);
 
@@ -59,6 +63,8 @@ class AdminOperations {
   // Expires and refreshes one member; writes an event only if anything
   // changed (a buffered commit: the run syncs once at its end).
   absl::StatusOr<int64_t> ExpireMember(const std::string& member_id);
+  // The proposal of a dry run, checked, numbered as the next version.
+  absl::StatusOr<ProgramPtr> CheckProposal(const v1::UpdateProgramRequest& request) const;
   // Checks and commits (buffered) one enrollment under enroll_mu_.
   absl::StatusOr<v1::EnrollMemberResponse> CommitEnrollment(const v1::EnrollMemberRequest& request);
 
@@ -71,6 +77,7 @@ class AdminOperations {
   Lanes& lanes_;
   const Clock& clock_;
   ProgramStore& programs_;
+  DryRuns& dry_runs_;
   const Counters* counters_;
   MemberUpdates* updates_;
   // Enrollment claims identifiers (card, phone) that must stay unique across

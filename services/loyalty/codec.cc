@@ -179,6 +179,7 @@ engine::ProgramConfig FromProto(const v1::Program& p) {
                             Strings(pr.categories()), pr.multiplier_pct()});
   }
   c.max_points_per_month = p.max_points_per_month();
+  c.returns_at_any_store = p.returns_at_any_store();
   c.pending_days = p.pending_days();
   c.expiry_days = p.expiry_days();
   for (const auto& t : p.tiers()) {
@@ -260,6 +261,7 @@ v1::Program ToProto(const engine::ProgramConfig& c) {
     o->set_multiplier_pct(pr.multiplier_pct);
   }
   p.set_max_points_per_month(c.max_points_per_month);
+  p.set_returns_at_any_store(c.returns_at_any_store);
   p.set_pending_days(c.pending_days);
   p.set_expiry_days(c.expiry_days);
   for (const auto& t : c.tiers) {

@@ -1,5 +1,7 @@
 #include "services/loyalty/program_store.h"
 
+#include "services/common/field_checks.h"
+
 #include <cassert>
 
 #include "base/str_cat.h"
@@ -53,6 +55,24 @@ absl::StatusOr<ProgramPtr> ProgramStore::Version(uint64_t version) const {
 }
 
 absl::StatusOr<engine::ProgramConfig> ProgramStore::Check(const v1::Program& proposed) {
+  // What the engine's form of the program cannot tell: enum values this
+  // build does not know, times out of range.
+  for (int i = 0; i < proposed.promotions_size(); ++i) {
+    const v1::Promotion& p = proposed.promotions(i);
+    const std::string f = loyalty::StrCat("program.promotions[", i, "]");
+    LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".starts_at", p.starts_at()));
+    LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".ends_at", p.ends_at()));
+  }
+  for (int i = 0; i < proposed.offers_size(); ++i) {
+    const v1::OfferTemplate& o = proposed.offers(i);
+    const std::string f = loyalty::StrCat("program.offers[", i, "]");
+    if (o.kind() == v1::OFFER_KIND_UNSPECIFIED || !v1::OfferKind_IsValid(o.kind())) {
+      return FieldError(f + ".kind", loyalty::StrCat("must be one of OFFER_KIND_PERCENT_OFF .. OFFER_KIND_STAGE_NUDGE, got ",
+                                                     static_cast<int>(o.kind())));
+    }
+    if (o.has_starts_at()) LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".starts_at", o.starts_at()));
+    if (o.has_ends_at()) LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".ends_at", o.ends_at()));
+  }
   engine::ProgramConfig config = codec::FromProto(proposed);
   if (std::string problem = engine::Validate(config); !problem.empty()) {
     return absl::InvalidArgumentError(loyalty::StrCat("program.", problem));

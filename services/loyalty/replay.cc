@@ -18,14 +18,41 @@ std::string RefKey(const v1::TransactionRef& ref) {
   return storage::TxnKey(ref.store_id(), ref.terminal_id(), ref.transaction_id());
 }
 
+// What the replay's containers hold, estimated: the entry, its node and key.
+constexpr size_t kNodeBytes = 64;
+size_t StringBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+size_t ApproxBytes(const engine::MemberState& m) {
+  size_t bytes = sizeof(m) + m.batches.capacity() * sizeof(engine::Batch) +
+                 m.credits.capacity() * sizeof(engine::CreditDay) +
+                 m.stage_history.capacity() * sizeof(engine::StageChange) +
+                 m.categories.capacity() * sizeof(engine::CategorySeen) + StringBytes(m.birthday_mmdd);
+  for (const auto& c : m.categories) bytes += StringBytes(c.category);
+  for (const auto& [id, uses] : m.offer_uses) bytes += kNodeBytes + StringBytes(id);
+  for (const auto& [id, punches] : m.punches) bytes += kNodeBytes + StringBytes(id);
+  for (const auto& [id, at] : m.offer_first_used) bytes += kNodeBytes + StringBytes(id);
+  return bytes;
+}
+
+size_t ApproxBytes(const internal::SaleState& sale) {
+  size_t bytes = sizeof(sale) + static_cast<size_t>(sale.lines_size()) * (sizeof(internal::SaleLineState) + 8) +
+                 StringBytes(sale.member_id()) + StringBytes(sale.currency());
+  for (const auto& code : sale.redemption_codes()) bytes += sizeof(std::string) + StringBytes(code);
+  return bytes;
+}
+
 // Applies one event to the replay's in-memory state.
 class Replayer {
  public:
-  Replayer(ReplayResult& out, bool what_if) : out_(out), what_if_(what_if) {}
+  Replayer(const storage::Store& store, ReplayResult& out, const ReplayOptions& options)
+      : store_(store), out_(out), options_(options), partial_(static_cast<bool>(options.include_member)) {}
+
+  size_t state_bytes() const { return bytes_; }
 
   absl::Status Apply(const internal::EventRecord& e, const engine::ProgramConfig& program) {
+    if (partial_ && !Included(e)) return absl::OkStatus();
     const engine::Seconds now = e.received_at().seconds();
-    const ApplyContext ctx{program, now, e.seq(), what_if_};
+    const ApplyContext ctx{program, now, e.seq(), options_.what_if};
     engine::MemberState* member = nullptr;
     if (!e.member_id().empty() && e.event_case() != internal::EventRecord::kEnroll) {
       auto it = out_.members.find(e.member_id());
@@ -35,40 +62,64 @@ class Replayer {
       }
       member = &it->second;
     }
+    // The member's state grows with its history: count the change.
+    const size_t member_bytes_before = member == nullptr ? 0 : ApproxBytes(*member);
+    absl::Status applied = ApplyTo(e, program, ctx, member);
+    if (member != nullptr) bytes_ = bytes_ + ApproxBytes(*member) - member_bytes_before;
+    return applied;
+  }
+
+ private:
+  // Whether a partial replay applies `e`: the event's member is included, or
+  // (returns and voids of sales recorded without a member) its sale is held.
+  bool Included(const internal::EventRecord& e) const {
+    if (!e.member_id().empty()) return options_.include_member(e.member_id());
+    switch (e.event_case()) {
+      case internal::EventRecord::kReturn:
+        return sales_.count(RefKey(e.return_().original())) != 0;
+      case internal::EventRecord::kVoid:
+        return sales_.count(RefKey(e.void_().original())) != 0;
+      default:
+        return false;  // an anonymous sale: held only if an included member claims it
+    }
+  }
+
+  absl::Status ApplyTo(const internal::EventRecord& e, const engine::ProgramConfig& program, const ApplyContext& ctx,
+                       engine::MemberState* member) {
+    const engine::Seconds now = ctx.now;
     std::vector<engine::Entry> entries;
     v1::EventOutcome outcome;
     switch (e.event_case()) {
-      case internal::EventRecord::kEnroll:
-        out_.members[e.member_id()] = engine::EnrolledMember(
-            e.enroll().has_enrolled_at() ? e.enroll().enrolled_at().seconds() : now);
-        out_.members[e.member_id()].birthday_mmdd = e.enroll().birthday();
+      case internal::EventRecord::kEnroll: {
+        engine::MemberState& enrolled = out_.members[e.member_id()];
+        enrolled = engine::EnrolledMember(e.enroll().has_enrolled_at() ? e.enroll().enrolled_at().seconds() : now);
+        enrolled.birthday_mmdd = e.enroll().birthday();
+        bytes_ += kNodeBytes + StringBytes(e.member_id()) + ApproxBytes(enrolled);
         return absl::OkStatus();
+      }
       case internal::EventRecord::kSale: {
-        internal::SaleState& sale = sales_[RefKey(e.sale().ref())];
-        if (member == nullptr) anonymous_sales_[RefKey(e.sale().ref())] = e.sale();  // may be claimed
-        std::vector<engine::Reward> values;
-        for (const auto& code : e.sale().redemption_codes()) {
-          auto it = codes_.find(code);
-          if (it == codes_.end()) return absl::DataLossError(loyalty::StrCat("sale uses unknown code ", code));
-          values.push_back(it->second);
-        }
-        std::vector<const engine::Reward*> rewards;
-        for (const auto& v : values) rewards.push_back(&v);
-        engine::OfferContext offers;
-        for (const auto& o : program.offers) {
-          if (o.budget_redemptions > 0) offers.budget_used[o.id] = offer_used_[o.id];
-        }
-        LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, e.sale(), member, offers, rewards, &sale, &outcome, &entries));
+        const std::string key = RefKey(e.sale().ref());
+        internal::SaleState& sale = sales_[key];
+        if (member == nullptr) anonymous_sales_[key] = e.sale();  // may be claimed
+        LOYALTY_RETURN_IF_ERROR(ApplySale(ctx, e.sale(), member, &sale, &outcome, &entries));
         sale.set_member_id(e.member_id());
-        for (const auto& id : outcome.applied_offer_ids()) ++offer_used_[id];
+        bytes_ += kNodeBytes + StringBytes(key) + ApproxBytes(sale);
         return absl::OkStatus();
       }
       case internal::EventRecord::kClaim: {
         if (member == nullptr) return absl::DataLossError("claim without a member");
+        const std::string key = RefKey(e.claim().sale());
+        if (partial_ && sales_.count(key) == 0) {
+          // Anonymous sales are not held in a partial replay: the claimed one
+          // is read back. It was claimable live, so nothing changed it since.
+          LOYALTY_RETURN_IF_ERROR(RecoverAnonymousSale(ctx, e.claim().sale(), key));
+        }
         LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.claim().sale(), e.seq()));
-        auto original = anonymous_sales_.find(RefKey(e.claim().sale()));
+        auto original = anonymous_sales_.find(key);
         if (original == anonymous_sales_.end()) return absl::DataLossError("claim of a sale that was not anonymous");
-        return ApplyClaimEvent(ctx, original->second, e.member_id(), *sale, *member, &outcome, &entries);
+        absl::Status claimed = ApplyClaimEvent(ctx, original->second, e.member_id(), *sale, *member, &outcome, &entries);
+        if (partial_) anonymous_sales_.erase(original);  // claimed once only
+        return claimed;
       }
       case internal::EventRecord::kReturn: {
         LOYALTY_ASSIGN_OR_RETURN(internal::SaleState * sale, Sale(e.return_().original(), e.seq()));
@@ -81,7 +132,7 @@ class Replayer {
       case internal::EventRecord::kRedeem: {
         if (member == nullptr) return absl::DataLossError("redemption without a member");
         if (!engine::Spend(program, *member, e.redeem().points(), now, entries)) {
-          if (!what_if_) {
+          if (!options_.what_if) {
             return absl::DataLossError(loyalty::StrCat("redemption of event ", e.seq(), " does not replay"));
           }
           // Under a proposal the member may have earned less: the points
@@ -89,6 +140,7 @@ class Replayer {
           engine::Adjust(program, *member, -e.redeem().points(), storage::LedgerEntryId(e.seq(), 0), now, entries);
         }
         codes_[e.redeem().code()] = codec::FromProto(e.redeem().reward());
+        bytes_ += kNodeBytes + StringBytes(e.redeem().code()) + sizeof(engine::Reward);
         return absl::OkStatus();
       }
       case internal::EventRecord::kAdjust:
@@ -107,7 +159,73 @@ class Replayer {
     return absl::DataLossError(loyalty::StrCat("event ", e.seq(), " has no content"));
   }
 
- private:
+  absl::Status ApplySale(const ApplyContext& ctx, const v1::Sale& recorded, engine::MemberState* member,
+                         internal::SaleState* sale, v1::EventOutcome* outcome, std::vector<engine::Entry>* entries) {
+    std::vector<engine::Reward> values;
+    for (const auto& code : recorded.redemption_codes()) {
+      auto it = codes_.find(code);
+      if (it == codes_.end()) {
+        // A partial replay holds only its members' codes; a code made by a
+        // member of another part can be used on an anonymous sale only,
+        // which earns nothing.
+        if (partial_) continue;
+        return absl::DataLossError(loyalty::StrCat("sale uses unknown code ", code));
+      }
+      values.push_back(it->second);
+    }
+    std::vector<const engine::Reward*> rewards;
+    for (const auto& v : values) rewards.push_back(&v);
+    engine::OfferContext offers;
+    for (const auto& o : ctx.program.offers) {
+      if (o.budget_redemptions <= 0) continue;
+      if (!partial_) {
+        offers.budget_used[o.id] = offer_used_[o.id];
+        continue;
+      }
+      auto cut = options_.offer_exhausted_after.find(o.id);
+      const bool exhausted = cut != options_.offer_exhausted_after.end() && ctx.seq > cut->second;
+      offers.budget_used[o.id] = exhausted ? o.budget_redemptions : 0;
+    }
+    LOYALTY_RETURN_IF_ERROR(ApplySaleEvent(ctx, recorded, member, offers, rewards, sale, outcome, entries));
+    for (const auto& id : outcome->applied_offer_ids()) {
+      ++offer_used_[id];
+      if (!partial_) continue;
+      const engine::OfferTemplate* offer = nullptr;
+      for (const auto& o : ctx.program.offers) {
+        if (o.id == id) offer = &o;
+      }
+      if (offer == nullptr || offer->budget_redemptions <= 0) continue;
+      std::vector<uint64_t>& uses = out_.budgeted_offer_uses[id];
+      if (uses.size() <= static_cast<size_t>(offer->budget_redemptions)) {  // one past: whether it ran out
+        uses.push_back(ctx.seq);
+        bytes_ += sizeof(uint64_t);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Rebuilds the state of an anonymous sale from its stored event.
+  absl::Status RecoverAnonymousSale(const ApplyContext& ctx, const v1::TransactionRef& ref, const std::string& key) {
+    auto recorded = store_.GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, key);
+    LOYALTY_RETURN_IF_ERROR(recorded.status());
+    const uint64_t seq = recorded->has_value() ? (*recorded)->event_seq() : 0;
+    if (seq == 0) return absl::DataLossError(loyalty::StrCat("claimed sale ", RefText(ref), " is not recorded"));
+    auto event = store_.GetProto<internal::EventRecord>(storage::Cf::kEvents, storage::EventKey(seq));
+    LOYALTY_RETURN_IF_ERROR(event.status());
+    if (!event->has_value() || !(*event)->has_sale()) {
+      return absl::DataLossError(loyalty::StrCat("claimed sale ", RefText(ref), " has no event record"));
+    }
+    const internal::EventRecord& original = **event;
+    const ApplyContext at_sale{ctx.program, original.received_at().seconds(), original.seq(), options_.what_if};
+    internal::SaleState& sale = sales_[key];
+    v1::EventOutcome outcome;
+    std::vector<engine::Entry> entries;
+    LOYALTY_RETURN_IF_ERROR(ApplySale(at_sale, original.sale(), nullptr, &sale, &outcome, &entries));
+    anonymous_sales_[key] = original.sale();
+    bytes_ += kNodeBytes + StringBytes(key) + ApproxBytes(sale);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<internal::SaleState*> Sale(const v1::TransactionRef& ref, uint64_t seq) {
     auto it = sales_.find(RefKey(ref));
     if (it == sales_.end()) {
@@ -116,21 +234,36 @@ class Replayer {
     return &it->second;
   }
 
+  const storage::Store& store_;
   ReplayResult& out_;
-  const bool what_if_;
+  const ReplayOptions& options_;
+  const bool partial_;
+  size_t bytes_ = 0;  // estimated, of what the containers below and out_.members hold
   std::unordered_map<std::string, internal::SaleState> sales_;
   std::unordered_map<std::string, v1::Sale> anonymous_sales_;
   std::unordered_map<std::string, engine::Reward> codes_;     // code -> reward
   std::unordered_map<std::string, int64_t> offer_used_;      // offer id -> uses so far
 };
 
+// Events between memory checks and progress reports.
+constexpr uint64_t kCheckEvery = 256;
+
+absl::Status CheckState(const Replayer& replayer, const ReplayOptions& options, uint64_t seq, ReplayResult& out) {
+  out.peak_state_bytes = std::max(out.peak_state_bytes, replayer.state_bytes());
+  if (options.memory_limit_bytes == 0 || replayer.state_bytes() <= options.memory_limit_bytes) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(loyalty::StrCat("replay: state of ", replayer.state_bytes(), " bytes at event ",
+                                                      seq, " is over the limit of ", options.memory_limit_bytes));
+}
+
 }  // namespace
 
 absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const storage::Store::Snapshot* snapshot,
-                                            const ProgramFor& program_for, bool what_if) {
+                                            const ProgramFor& program_for, const ReplayOptions& options) {
   ReplayResult out;
-  Replayer replayer(out, what_if);
+  Replayer replayer(store, out, options);
   auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::EventRecord e;
@@ -144,8 +277,16 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
     }
     ++out.events;
     out.last_seq = e.seq();
+    if (out.events % kCheckEvery == 0) {
+      if (options.progress && !options.progress(e.seq(), replayer.state_bytes())) {
+        return absl::CancelledError("replay: cancelled");
+      }
+      LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, e.seq(), out));
+    }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "replay");
+  if (options.progress) options.progress(out.last_seq, replayer.state_bytes());
+  LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, out.last_seq, out));
   return out;
 }
 

@@ -8,12 +8,20 @@
 // proposed program in place of the recorded versions, the same replay is the
 // dry run of a configuration change.
 //
-// Memory: holds every member's state and every sale's state while it runs.
+// Memory: a replay of every member holds every member's state and every
+// sale's state. A partial replay (ReplayOptions::include_member) holds only
+// the included members' and their sales'; it counts what it holds and stops
+// with RESOURCE_EXHAUSTED past ReplayOptions::memory_limit_bytes, so a caller
+// with a budget replays the members in parts (dry_runs.h).
+//
+// Thread-safety: a replay reads a snapshot; run any number at once.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/loyalty/engine/member.h"
@@ -24,17 +32,49 @@ namespace loyalty {
 
 struct ReplayResult {
   std::map<std::string, engine::MemberState> members;
-  uint64_t events = 0;
+  uint64_t events = 0;             // events read
   uint64_t last_seq = 0;
+  size_t peak_state_bytes = 0;     // the most the replay's state held (estimated)
+  // Partial replays: sequence numbers of the uses of each offer with a
+  // budget, in order, at most one more than the budget.
+  std::map<std::string, std::vector<uint64_t>> budgeted_offer_uses;
 };
 
 // The program to apply an event recorded with `version` with.
 using ProgramFor = std::function<absl::StatusOr<ProgramPtr>(uint64_t version)>;
 
-// `what_if`: replaying under a program the events were not recorded with (a
-// dry run); recorded totals are accepted as they are.
+struct ReplayOptions {
+  // Replaying under a program the events were not recorded with (a dry run):
+  // recorded totals are accepted as they are.
+  bool what_if = false;
+  // A partial replay: only these members and the sales they made or claimed.
+  // Events of other members and of anonymous sales no included member claimed
+  // are skipped (so an unknown sale is not data loss). Empty: every member,
+  // and every reference is checked.
+  std::function<bool(std::string_view member_id)> include_member;
+  // Partial replays cannot count offer budgets across members: an offer with
+  // a budget is used freely up to the event sequence number given here, and
+  // is exhausted after it (none given: never exhausted). dry_runs.cc finds
+  // the sequence numbers at which budgets ran out.
+  std::map<std::string, uint64_t> offer_exhausted_after;
+  // RESOURCE_EXHAUSTED once the replay's state is estimated to hold more than
+  // this; 0: no limit.
+  size_t memory_limit_bytes = 0;
+  // Called every 256 events and at the end, before the memory check, with
+  // the last sequence number read and the state held; returning false stops
+  // the replay with CANCELLED.
+  std::function<bool(uint64_t seq, size_t state_bytes)> progress;
+};
+
 absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const storage::Store::Snapshot* snapshot,
-                                            const ProgramFor& program_for, bool what_if = false);
+                                            const ProgramFor& program_for, const ReplayOptions& options);
+inline absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
+                                                   const storage::Store::Snapshot* snapshot,
+                                                   const ProgramFor& program_for, bool what_if = false) {
+  ReplayOptions options;
+  options.what_if = what_if;
+  return ReplayEventLog(store, snapshot, program_for, options);
+}
 
 }  // namespace loyalty

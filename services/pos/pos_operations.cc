@@ -69,6 +69,11 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Pri
                                                                  const v1::Return& ret) {
   LOYALTY_RETURN_IF_ERROR(ValidateReturn(ret, clock_.NowUnixSeconds()));
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, ret.ref().store_id()));
+  if (ret.original().store_id() != ret.ref().store_id() && !programs_.Current()->returns_at_any_store) {
+    return FieldError("return.original.store_id",
+                      "a sale can only be returned in its own store (the program does not allow returns at any "
+                      "store)");
+  }
   Routed r;
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(ret.original(), "return.original"));
@@ -264,6 +269,8 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
   LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
   LOYALTY_RETURN_IF_ERROR(ValidateCurrency("currency", request.currency()));
   LOYALTY_RETURN_IF_ERROR(ValidateLines("lines", request.lines()));
+  // The basket as if sold at `at`: the same bounds as a sale's time.
+  if (request.has_at()) LOYALTY_RETURN_IF_ERROR(ValidateEventTime("at", request.at(), true, clock_.NowUnixSeconds()));
   if (request.redemption_codes_size() > kMaxCodesPerSale) {
     return FieldError("redemption_codes", loyalty::StrCat("at most ", kMaxCodesPerSale, " codes"));
   }

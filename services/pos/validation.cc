@@ -9,20 +9,6 @@
 namespace loyalty::pos {
 namespace {
 
-absl::Status ValidateTime(std::string_view field, const google::protobuf::Timestamp& t,
-                          bool present, int64_t now) {
-  if (!present) return FieldError(field, "is required");
-  if (t.nanos() < 0 || t.nanos() > 999'999'999) return FieldError(field, "nanos out of range");
-  if (t.seconds() > now + kMaxFutureSkewSeconds) {
-    return FieldError(field, loyalty::StrCat("is ", t.seconds() - now,
-                                          " s in the future (more than 300 s of clock skew)"));
-  }
-  if (t.seconds() < now - kMaxEventAgeSeconds) {
-    return FieldError(field, "is more than 400 days in the past");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateLine(const std::string& field, const v1::LineItem& line) {
   LOYALTY_RETURN_IF_ERROR(ValidateId(field + ".sku", line.sku()));
   LOYALTY_RETURN_IF_ERROR(ValidateId(field + ".category", line.category()));
@@ -46,6 +32,21 @@ absl::Status ValidateLine(const std::string& field, const v1::LineItem& line) {
 
 }  // namespace
 
+absl::Status ValidateEventTime(std::string_view field, const google::protobuf::Timestamp& t,
+                          bool present, int64_t now) {
+  if (!present) return FieldError(field, "is required");
+  if (t.nanos() < 0 || t.nanos() > 999'999'999) return FieldError(field, "nanos must be between 0 and 999999999");
+  if (t.seconds() > now + kMaxFutureSkewSeconds) {
+    return FieldError(field, loyalty::StrCat("is ", t.seconds() - now,
+                                          " s in the future (more than 300 s of clock skew)"));
+  }
+  if (t.seconds() < now - kMaxEventAgeSeconds) {
+    return FieldError(field, "is more than 400 days in the past");
+  }
+  return absl::OkStatus();
+}
+
+
 absl::Status ValidateLines(std::string_view field,
                            const google::protobuf::RepeatedPtrField<v1::LineItem>& lines) {
   if (lines.size() < 1 || lines.size() > kMaxLinesPerSale) {
@@ -59,7 +60,7 @@ absl::Status ValidateLines(std::string_view field,
 
 absl::Status ValidateSale(const v1::Sale& sale, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("sale.ref", sale.ref()));
-  LOYALTY_RETURN_IF_ERROR(ValidateTime("sale.occurred_at", sale.occurred_at(), sale.has_occurred_at(), now));
+  LOYALTY_RETURN_IF_ERROR(ValidateEventTime("sale.occurred_at", sale.occurred_at(), sale.has_occurred_at(), now));
   if (sale.has_member()) LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("sale.member", sale.member()));
   LOYALTY_RETURN_IF_ERROR(ValidateCurrency("sale.currency", sale.currency()));
   if (sale.lines_size() < 1 || sale.lines_size() > kMaxLinesPerSale) {
@@ -123,7 +124,7 @@ absl::Status ValidateSale(const v1::Sale& sale, int64_t now) {
 
 absl::Status ValidateReturn(const v1::Return& ret, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("return.ref", ret.ref()));
-  LOYALTY_RETURN_IF_ERROR(ValidateTime("return.occurred_at", ret.occurred_at(), ret.has_occurred_at(), now));
+  LOYALTY_RETURN_IF_ERROR(ValidateEventTime("return.occurred_at", ret.occurred_at(), ret.has_occurred_at(), now));
   if (!ret.has_original()) return FieldError("return.original", "is required");
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("return.original", ret.original()));
   if (ret.lines_size() < 1 || ret.lines_size() > kMaxLinesPerReturn) {
@@ -152,7 +153,7 @@ absl::Status ValidateReturn(const v1::Return& ret, int64_t now) {
 
 absl::Status ValidateVoid(const v1::Void& v, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("void.ref", v.ref()));
-  LOYALTY_RETURN_IF_ERROR(ValidateTime("void.occurred_at", v.occurred_at(), v.has_occurred_at(), now));
+  LOYALTY_RETURN_IF_ERROR(ValidateEventTime("void.occurred_at", v.occurred_at(), v.has_occurred_at(), now));
   if (!v.has_original()) return FieldError("void.original", "is required");
   LOYALTY_RETURN_IF_ERROR(ValidateTransactionRef("void.original", v.original()));
   if (v.original().store_id() != v.ref().store_id()) {

@@ -40,6 +40,11 @@ inline constexpr int kMaxCodesPerSale = 10;
 inline constexpr int64_t kMaxFutureSkewSeconds = 5 * 60;
 inline constexpr int64_t kMaxEventAgeSeconds = 400LL * 24 * 3600;
 
+// An event's time: at most 300 s ahead of `now_unix_seconds` (clock skew),
+// at most 400 days behind it (backlog age); INVALID_ARGUMENT naming `field`.
+absl::Status ValidateEventTime(std::string_view field, const google::protobuf::Timestamp& t, bool present,
+                               int64_t now_unix_seconds);
+
 // `now_unix_seconds` bounds the event time (clock skew and backlog age).
 absl::Status ValidateSale(const v1::Sale& sale, int64_t now_unix_seconds);
 absl::Status ValidateReturn(const v1::Return& ret, int64_t now_unix_seconds);

@@ -362,5 +362,80 @@ TEST_F(LoyaltyServerTest, WatchMemberStreamsUpdates) {
   EXPECT_EQ(other->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// Impossible times and dates are refused, each naming its field, and change
+// nothing: an enrolment in the year 292,277,026,596, a birthday on 31
+// February, a basket evaluated at any time at all, a program with an offer
+// kind this server does not know or a promotion dated before 2000.
+TEST_F(LoyaltyServerTest, ImpossibleTimesAndDatesAreRefusedNamingTheField) {
+  const auto refused = [](const grpc::Status& s, const std::string& start) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_EQ(s.error_message().rfind(start, 0), 0u) << s.error_message();
+  };
+  v1::EnrollMemberRequest enroll;
+  enroll.set_member_id("m-far");
+  enroll.mutable_enrolled_at()->set_seconds(9'223'372'036'854'775'000LL);
+  v1::EnrollMemberResponse enrolled;
+  refused(admin_->EnrollMember(As(loyalty::testing::kAdmin).get(), enroll, &enrolled), "enrolled_at: must be between 2000-01-01");
+  enroll.mutable_enrolled_at()->set_seconds(kNow + 86400);
+  refused(admin_->EnrollMember(As(loyalty::testing::kAdmin).get(), enroll, &enrolled), "enrolled_at: is 86400 s in the future");
+  enroll.clear_enrolled_at();
+  enroll.set_birthday("02-31");
+  refused(admin_->EnrollMember(As(loyalty::testing::kAdmin).get(), enroll, &enrolled),
+          "birthday: day must be 01 to 29 in month 02, got 31");
+  enroll.set_birthday("13-01");
+  refused(admin_->EnrollMember(As(loyalty::testing::kAdmin).get(), enroll, &enrolled), "birthday: month must be 01 to 12");
+  v1::GetMemberRequest get;
+  get.set_member_id("m-far");
+  v1::MemberView view;
+  EXPECT_EQ(member_->GetMember(As(loyalty::testing::kAdmin).get(), get, &view).error_code(), grpc::StatusCode::NOT_FOUND)
+      << "nothing was enrolled";
+  enroll.set_birthday("02-29");
+  EXPECT_TRUE(admin_->EnrollMember(As(loyalty::testing::kAdmin).get(), enroll, &enrolled).ok()) << "a leap day is a birthday";
+
+  v1::EvaluateBasketRequest basket;
+  basket.set_store_id("store-1");
+  basket.mutable_member()->set_member_id("m-1");
+  basket.set_currency("EUR");
+  auto* line = basket.add_lines();
+  line->set_sku("sku-1");
+  line->set_category("bakery");
+  line->set_quantity(1);
+  line->set_unit_price_minor(500);
+  basket.mutable_at()->set_seconds(-62'000'000'000LL);
+  v1::BasketEvaluation evaluation;
+  refused(pos_->EvaluateBasket(As(loyalty::testing::kTerminal).get(), basket, &evaluation), "at: is more than 400 days in the past");
+  basket.mutable_at()->set_seconds(kNow);
+  basket.mutable_at()->set_nanos(-1);
+  refused(pos_->EvaluateBasket(As(loyalty::testing::kTerminal).get(), basket, &evaluation), "at: nanos must be between");
+  basket.mutable_at()->set_nanos(0);
+  EXPECT_TRUE(pos_->EvaluateBasket(As(loyalty::testing::kTerminal).get(), basket, &evaluation).ok());
+
+  v1::Program program;
+  ASSERT_TRUE(admin_->GetProgram(As(loyalty::testing::kAdmin).get(), v1::GetProgramRequest(), &program).ok());
+  v1::UpdateProgramRequest update;
+  update.set_expected_version(program.version());
+  *update.mutable_program() = program;
+  auto* offer = update.mutable_program()->add_offers();
+  offer->set_id("mystery");
+  offer->set_title("A kind from the future");
+  offer->set_kind(static_cast<v1::OfferKind>(99));
+  offer->set_bonus_points(10);
+  v1::Program published;
+  refused(admin_->UpdateProgram(As(loyalty::testing::kAdmin).get(), update, &published),
+          "program.offers[" + std::to_string(program.offers_size()) + "].kind: must be one of");
+  update.mutable_program()->mutable_offers()->RemoveLast();
+  auto* promotion = update.mutable_program()->add_promotions();
+  promotion->set_id("ancient");
+  promotion->set_name("Before the program");
+  promotion->mutable_starts_at()->set_seconds(-5);
+  promotion->mutable_ends_at()->set_seconds(kNow);
+  promotion->set_multiplier_pct(200);
+  refused(admin_->UpdateProgram(As(loyalty::testing::kAdmin).get(), update, &published),
+          "program.promotions[" + std::to_string(program.promotions_size()) + "].starts_at: must be between 2000-01-01");
+  v1::Program after;
+  ASSERT_TRUE(admin_->GetProgram(As(loyalty::testing::kAdmin).get(), v1::GetProgramRequest(), &after).ok());
+  EXPECT_EQ(after.version(), program.version()) << "nothing was published";
+}
+
 }  // namespace
 }  // namespace loyalty

@@ -99,6 +99,37 @@ TEST_F(PosServerTest, UnknownMemberIsNotFound) {
   EXPECT_EQ(out.member_id(), "m-1");
 }
 
+// A terminal of another store cannot take a return of a sale (a store-2
+// terminal stamping the return with store-2 returned store-1's sale), as it
+// cannot void one; unless the program allows returns at any store.
+TEST_F(PosServerTest, ReturnsOnlyAtTheSellingStoreUnlessTheProgramAllowsAny) {
+  v1::EventOutcome out;
+  ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{4, 250}}), &out).ok());
+  ASSERT_EQ(Balance("m-1"), 10);
+  v1::RecordReturnRequest ret;
+  *ret.mutable_return_() = MakeReturn("r-1", Ref("tx-1"), {{0, 2}});
+  ret.mutable_return_()->mutable_ref()->set_store_id("store-2");
+  grpc::Status s = pos_->RecordReturn(As(kTerminal2).get(), ret, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "return.original.store_id: a sale can only be returned in its own store (the program does not allow "
+            "returns at any store)");
+  EXPECT_EQ(Balance("m-1"), 10) << "nothing changed";
+
+  v1::Program program;
+  ASSERT_TRUE(admin_->GetProgram(As(kAdmin).get(), v1::GetProgramRequest(), &program).ok());
+  v1::UpdateProgramRequest update;
+  *update.mutable_program() = program;
+  update.mutable_program()->set_returns_at_any_store(true);
+  update.set_expected_version(program.version());
+  ASSERT_TRUE(admin_->UpdateProgram(As(kAdmin).get(), update, &program).ok());
+  EXPECT_TRUE(program.returns_at_any_store());
+  s = pos_->RecordReturn(As(kTerminal2).get(), ret, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.points_reversed(), 5);
+  EXPECT_EQ(Balance("m-1"), 5);
+}
+
 // Return part of a sale, then an over-return is refused; a void takes the rest.
 TEST_F(PosServerTest, PartialReturnOverReturnAndVoid) {
   v1::EventOutcome out;

@@ -167,7 +167,7 @@ const text = (sel) => page.locator(sel).innerText();
 const tableRows = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent.trim())));
 // Clicks "Dry run" and returns the request it sent.
 async function clickDryRun() {
-  const sent = page.waitForRequest((r) => r.url().endsWith('/v1/program:dry-run') && r.method() === 'POST', { timeout: 3_000 });
+  const sent = page.waitForRequest((r) => r.url().endsWith('/v1/dry-runs') && r.method() === 'POST', { timeout: 3_000 });
   await page.click('#dry-run');
   try {
     return await sent;
@@ -206,7 +206,7 @@ async function main() {
   page.on('requestfailed', (r) => pageProblems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Only two refusals are expected: the member credential's (403) and the
   // draft with Gold below Silver (400).
-  const expected = [[403, 'GET', '/v1/program'], [400, 'POST', '/v1/program:dry-run']];
+  const expected = [[403, 'GET', '/v1/program'], [400, 'POST', '/v1/dry-runs']];
   page.on('response', (r) => {
     const path = new URL(r.url()).pathname;
     if (r.status() >= 400 && !expected.some(([code, method, p]) => code === r.status() && method === r.request().method() && p === path)) {
@@ -313,6 +313,9 @@ async function main() {
     assert.deepEqual(request.postDataJSON(), { program: draft, expected_version: program.version },
                      'the page sends the draft with only Silver\'s minimum spend changed');
     await page.waitForSelector('#dry-run-report:not([hidden]) #dry-run-summary');
+    // The page followed the job (POST /v1/dry-runs, then GET /v1/dry-runs/{id}) to its end.
+    assert.equal(await page.locator('#dry-run-progress').evaluate((p) => p.value), 1, 'the progress bar is full');
+    assert.match(await text('#dry-run-progress-text'), /^100% \(pass 1 of 1\)$/);
     const summary = await text('#dry-run-summary');
     const m = /^([\d,]+) members, ([\d,]+) events replayed: ([\d,]+) would change tier, ([\d,]+) would change stage\.$/.exec(summary);
     assert.ok(m, `summary in the expected words: ${summary}`);

@@ -33,7 +33,8 @@ class IngestTest : public ::testing::Test {
     members_ = std::make_unique<Members>(*store_, 1 << 20);
     ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock_);
     Lanes lanes(1, 1);
-    AdminOperations admin(*store_, *members_, lanes, clock_, *programs_);
+    DryRuns dry_runs(*store_, *programs_, clock_, DryRunOptions());
+    AdminOperations admin(*store_, *members_, lanes, clock_, *programs_, dry_runs);
     v1::EnrollMemberRequest r;
     r.set_member_id("m-1");
     ASSERT_TRUE(admin.EnrollMember({auth::Role::kAdmin, "test", "", ""}, r).ok());
@@ -147,7 +148,8 @@ TEST_F(IngestTest, VoidReversesTheRemainderOnce) {
 TEST_F(IngestTest, ReturnAfterSpendingGoesNegative) {
   ASSERT_TRUE(ingest_->ApplySale(MakeSale("tx-1", "m-1", {{1, 5000}}), "m-1", Durability::kSynced).ok());
   Lanes lanes(1, 1);
-  AdminOperations admin(*store_, *members_, lanes, clock_, *programs_);
+  DryRuns dry_runs(*store_, *programs_, clock_, DryRunOptions());
+  AdminOperations admin(*store_, *members_, lanes, clock_, *programs_, dry_runs);
   v1::AdjustPointsRequest spend;
   spend.set_member_id("m-1");
   spend.set_points(-40);

@@ -55,7 +55,8 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
     members_ = std::make_unique<Members>(*store_, 1 << 20);
     ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock_);
     lanes_ = std::make_unique<Lanes>(2, 8);
-    admin_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock_, *programs_);
+    dry_runs_ = std::make_unique<DryRuns>(*store_, *programs_, clock_, DryRunOptions());
+    admin_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock_, *programs_, *dry_runs_);
     for (int i = 0; i < kMembers; ++i) {
       v1::EnrollMemberRequest r;
       r.set_member_id("m-" + std::to_string(i));
@@ -73,6 +74,7 @@ class LedgerPropertyTest : public ::testing::TestWithParam<uint64_t> {
   std::unique_ptr<Members> members_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<Lanes> lanes_;
+  std::unique_ptr<DryRuns> dry_runs_;
   std::unique_ptr<AdminOperations> admin_;
 };
 

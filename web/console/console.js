@@ -175,7 +175,9 @@ function field(label, path, kind = 'int', options = []) {
   const id = 'f-' + path.replace(/[^A-Za-z0-9]/g, '-');
   const v = get(state.draft, path);
   let input;
-  if (kind === 'select') {
+  if (kind === 'bool') {
+    input = el('input', { id, 'data-path': path, type: 'checkbox', checked: v === true });
+  } else if (kind === 'select') {
     input = el('select', { id, 'data-path': path }, ...options.map((o) => el('option', { value: o, text: o.replace('OFFER_KIND_', '').toLowerCase().replace('_', ' '), selected: o === v })));
   } else {
     let shown = v === undefined || v === null ? '' : v;
@@ -186,7 +188,7 @@ function field(label, path, kind = 'int', options = []) {
                           type: kind === 'date' ? 'datetime-local' : 'text', class: kind === 'list' || kind === 'text' ? 'wide' : undefined });
   }
   input.addEventListener('change', () => {
-    let value = input.value.trim();
+    let value = kind === 'bool' ? input.checked : input.value.trim();
     if (kind === 'int') value = value === '' ? 0 : Number(value);
     if (kind === 'money') value = String(Math.round(Number(value) * minorPerMajor()));
     if (kind === 'list') value = value ? value.split(',').map((s) => s.trim()).filter(Boolean) : [];
@@ -230,7 +232,8 @@ function renderProgramForm() {
     el('fieldset', { id: 'part-earn' }, el('legend', { text: 'Earn rules' }),
        el('div', { class: 'grid' }, field('Points per 1.00', 'points_per_major_unit'), field('Monthly cap per member (0: none)', 'max_points_per_month'),
           field('Return window, days (points pending)', 'pending_days'), field('Points expire after, days (0: never)', 'expiry_days'),
-          field('Excluded categories', 'excluded_categories', 'list'), field('Excluded SKUs', 'excluded_skus', 'list'))),
+          field('Excluded categories', 'excluded_categories', 'list'), field('Excluded SKUs', 'excluded_skus', 'list'),
+          field('Returns at any store (else only where sold)', 'returns_at_any_store', 'bool'))),
     rows('Category multiplier', 'category_multipliers', () => ({ category: 'category', multiplier_pct: 100 }),
          (p) => [field('Category', p + '.category', 'text'), field('Multiplier %', p + '.multiplier_pct')]),
     el('fieldset', { id: 'part-tier-window' }, el('legend', { text: 'Tier qualification' }),
@@ -284,6 +287,8 @@ function draftChanged(rerender = false) {
   state.dryRunOf = null;
   $('publish').disabled = true;
   $('dry-run-report').hidden = true;
+  $('dry-run-progress').hidden = true;
+  $('dry-run-progress-text').textContent = '';
   clearFieldErrors();
   if (rerender) renderProgramForm();
 }
@@ -307,23 +312,40 @@ function moveTable(title, moves) {
                                             el('td', { class: 'num', text: num(m.members) }), el('td', { text: m.sample_member_ids.join(', ') })))));
 }
 
+// How often the page asks how a dry run is getting on.
+const DRY_RUN_POLL_MS = 400;
+
 async function dryRun() {
   clearFieldErrors();
   say('Replaying the stored history under the draft…');
   $('dry-run').disabled = true;
+  const draft = JSON.stringify(state.draft);
+  const bar = $('dry-run-progress');
   try {
-    const report = await api('POST', '/v1/program:dry-run', { program: state.draft, expected_version: state.base.version });
-    state.dryRunOf = JSON.stringify(state.draft);
-    const counts = (m) => Object.entries(m).map(([k, v]) => `${k}: ${num(v)}`).join(', ');
+    // A job on the server: its own thread, bounded memory; the page follows it.
+    let job = await api('POST', '/v1/dry-runs', { program: state.draft, expected_version: state.base.version });
+    bar.hidden = false;
+    while (job.state === 'DRY_RUN_STATE_QUEUED' || job.state === 'DRY_RUN_STATE_RUNNING') {
+      showProgress(job);
+      await new Promise((resolve) => setTimeout(resolve, DRY_RUN_POLL_MS));
+      job = await api('GET', '/v1/dry-runs/' + encodeURIComponent(job.job_id));
+    }
+    if (job.state !== 'DRY_RUN_STATE_DONE') throw new Error(`The dry run did not finish: ${job.error || job.state}`);
+    showProgress(job);
+    const report = job.report;
+    state.dryRunOf = draft;
+    const counts = (m) => Object.entries(m || {}).map(([k, v]) => `${k}: ${num(v)}`).join(', ');
     const box = $('dry-run-report');
     box.replaceChildren(el('div', { class: 'report' },
       el('h3', { text: 'Dry run' }),
-      el('p', { id: 'dry-run-summary', text: `${num(report.members)} members, ${num(report.events_replayed)} events replayed: ` +
-                `${num(report.members_changing_tier)} would change tier, ${num(report.members_changing_stage)} would change stage.` }),
-      el('p', { id: 'dry-run-liability', text: `Points liability ${num(report.liability_points_before)} → ${num(report.liability_points_after)}.` }),
+      el('p', { id: 'dry-run-summary', text: `${num(report.members || 0)} members, ${num(report.events_replayed || 0)} events replayed: ` +
+                `${num(report.members_changing_tier || 0)} would change tier, ${num(report.members_changing_stage || 0)} would change stage.` }),
+      el('p', { id: 'dry-run-liability', text: `Points liability ${num(report.liability_points_before || 0)} → ${num(report.liability_points_after || 0)}.` }),
       moveTable('Tier moves', report.tier_moves), moveTable('Stage moves', report.stage_moves),
       el('p', { text: 'Tiers after: ' + counts(report.members_per_tier_after) }),
-      el('p', { text: 'Stages after: ' + counts(report.members_per_stage_after) })));
+      el('p', { text: 'Stages after: ' + counts(report.members_per_stage_after) }),
+      el('p', { class: 'hint', text: `Compared with version ${job.compared_with_version}; ${job.passes} pass(es) over the members` +
+                (Number(job.round) > 1 ? `, ${job.round} rounds for offer budgets` : '') + '.' })));
     box.hidden = false;
     $('publish').disabled = false;
     say('Dry run done. Publish when the result is what you want.');
@@ -333,6 +355,17 @@ async function dryRun() {
   } finally {
     $('dry-run').disabled = false;
   }
+}
+
+function showProgress(job) {
+  const bar = $('dry-run-progress');
+  const fraction = Number(job.progress || 0);
+  bar.value = fraction;
+  const percent = Math.floor(fraction * 100);
+  const where = job.state === 'DRY_RUN_STATE_QUEUED' ? 'waiting for an earlier dry run'
+    : `pass ${job.pass || 1} of ${job.passes || 1}` + (Number(job.round) > 1 ? `, round ${job.round}` : '');
+  bar.textContent = `${percent}%`;
+  $('dry-run-progress-text').textContent = `${percent}% (${where})`;
 }
 
 async function publish() {
@@ -380,6 +413,7 @@ const SCALARS = {
   points_per_major_unit: 'points per 1.00', max_points_per_month: 'monthly cap', pending_days: 'return window (days)',
   expiry_days: 'expiry (days)', tier_window_days: 'tier window (days)', tier_grace_days: 'tier grace (days)', stage_window_days: 'stage window (days)',
 };
+const SWITCHES = { returns_at_any_store: 'returns at any store' };
 const TIER_FIELDS = { min_spend_minor: ['minimum spend', money], min_visits: ['minimum visits', String], earn_multiplier_pct: ['earn multiplier %', String] };
 
 // The difference between two program versions, in words.
@@ -387,6 +421,10 @@ function describeDiff(a, b) {
   const out = [];
   for (const [k, label] of Object.entries(SCALARS)) {
     if (String(a[k] ?? 0) !== String(b[k] ?? 0)) out.push(`${label[0].toUpperCase() + label.slice(1)}: ${a[k] ?? 0} → ${b[k] ?? 0}`);
+  }
+  const yesNo = (v) => (v === true ? 'yes' : 'no');
+  for (const [k, label] of Object.entries(SWITCHES)) {
+    if (yesNo(a[k]) !== yesNo(b[k])) out.push(`${label[0].toUpperCase() + label.slice(1)}: ${yesNo(a[k])} → ${yesNo(b[k])}`);
   }
   const byKey = (list, key) => new Map((list || []).map((x) => [x[key], x]));
   const named = (what, la, lb, key, fields) => {
