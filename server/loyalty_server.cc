@@ -124,6 +124,7 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   storage::StoreOptions store_options;
   store_options.path = config.data_dir();
   store_options.block_cache_bytes = config.block_cache_mb() << 20;
+  store_options.checkpoint_dir = config.checkpoint_dir();
   LOYALTY_ASSIGN_OR_RETURN(store_, storage::Store::Open(store_options));
   storage_component_ = std::make_unique<StopFn>("storage", [this] {
     if (counters_) {

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cassert>
 #include <filesystem>
 #include <map>
@@ -214,6 +215,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   std::unique_ptr<Store> store(new Store());
   store->block_cache_ = table.block_cache;
   store->path_ = options.path;
+  store->checkpoint_dir_ = options.checkpoint_dir.empty()
+                               ? std::filesystem::path(options.path).lexically_normal().string() + "-checkpoints"
+                               : options.checkpoint_dir;
+  while (store->checkpoint_dir_.size() > 1 && store->checkpoint_dir_.back() == '/') store->checkpoint_dir_.pop_back();
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
   if (!s.ok()) return FromRocks(s, loyalty::StrCat("open RocksDB at ", options.path));
@@ -409,13 +414,37 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters
   return out;
 }
 
-absl::Status Store::Checkpoint(const std::string& dir) {
+absl::StatusOr<std::string> Store::Checkpoint(std::string_view name) {
   assert(db_ != nullptr);
+  const bool name_ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                                c == '.' || c == '_' || c == '-';
+                       });
+  if (!name_ok) {
+    return absl::InvalidArgumentError(
+        "name: must be 1 to 64 characters of A-Z a-z 0-9 . _ - not starting with '.' (a checkpoint is a folder "
+        "of the server's checkpoint folder)");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(checkpoint_dir_, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        loyalty::StrCat("checkpoint: cannot create the checkpoint folder ", checkpoint_dir_, ": ", ec.message()));
+  }
+  const std::string dir = loyalty::StrCat(checkpoint_dir_, "/", name);
+  if (std::filesystem::exists(dir, ec)) {
+    return absl::AlreadyExistsError(loyalty::StrCat("name: a checkpoint named ", name, " exists"));
+  }
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status s = rocksdb::Checkpoint::Create(db_, &raw);
   if (!s.ok()) return FromRocks(s, "create checkpoint object");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  return FromRocks(checkpoint->CreateCheckpoint(dir), loyalty::StrCat("checkpoint to ", dir));
+  if (absl::Status made = FromRocks(checkpoint->CreateCheckpoint(dir), loyalty::StrCat("checkpoint to ", dir));
+      !made.ok()) {
+    return made;
+  }
+  return dir;
 }
 
 }  // namespace loyalty::storage

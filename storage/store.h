@@ -68,6 +68,9 @@ struct StoreOptions {
   // The environment RocksDB does its file I/O through; null: the default.
   // Tests pass one whose files fail on purpose.
   rocksdb::Env* env = nullptr;
+  // Where Checkpoint writes, one folder per checkpoint; empty: the data
+  // folder's path with "-checkpoints" added.
+  std::string checkpoint_dir;
 };
 
 // Appends the deterministic encoding of `m` to `out`: equal messages give
@@ -175,9 +178,13 @@ class Store {
   // Every counter (CF counters) with its value.
   absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCounters() const;
 
-  // A consistent, openable copy of the database in `dir` (must not exist).
-  // Hard links where possible, so it is fast and small.
-  absl::Status Checkpoint(const std::string& dir);
+  // A consistent, openable copy of the database in the folder `name` of the
+  // checkpoint folder (StoreOptions::checkpoint_dir), which the copy's path
+  // is returned. Hard links where possible, so it is fast and small. `name`
+  // is 1..64 of A-Z a-z 0-9 . _ - not starting with '.' (INVALID_ARGUMENT:
+  // no caller picks where the server writes); ALREADY_EXISTS if taken.
+  absl::StatusOr<std::string> Checkpoint(std::string_view name);
+  const std::string& checkpoint_dir() const { return checkpoint_dir_; }
 
   // Flushes memtables and closes RocksDB. Idempotent.
   absl::Status Close();
@@ -194,6 +201,7 @@ class Store {
   void RunWalSync();
 
   std::string path_;
+  std::string checkpoint_dir_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::shared_ptr<rocksdb::Cache> block_cache_;

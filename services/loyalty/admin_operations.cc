@@ -9,6 +9,7 @@
 #include <optional>
 #include <tuple>
 
+#include "base/log.h"
 #include "base/str_cat.h"
 #include "loyalty/internal/records.pb.h"
 #include "services/common/fingerprint.h"
@@ -495,16 +496,11 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
 absl::StatusOr<v1::CreateCheckpointResponse> AdminOperations::CreateCheckpoint(
     const auth::Principal& who, const v1::CreateCheckpointRequest& request) {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  const std::string& dir = request.dir();
-  if (dir.empty() || dir.size() > 4096 || dir[0] != '/') {
-    return FieldError("dir", "must be an absolute path of at most 4096 bytes");
-  }
-  std::error_code ec;
-  if (std::filesystem::exists(dir, ec)) return FieldError("dir", "already exists");
   v1::CreateCheckpointResponse out;
   out.set_last_event_seq(store_.LastAllocatedEventSeq());
-  LOYALTY_RETURN_IF_ERROR(store_.Checkpoint(dir));
-  out.set_dir(dir);
+  LOYALTY_ASSIGN_OR_RETURN(std::string dir, store_.Checkpoint(request.name()));
+  LogInfo(loyalty::StrCat("checkpoint ", request.name(), " written to ", dir, " by ", who.name));
+  out.set_dir(std::move(dir));
   return out;
 }
 

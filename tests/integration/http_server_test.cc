@@ -86,7 +86,7 @@ TEST_F(HttpServerTest, EveryRpcHasARouteThatIsServed) {
       if (method->server_streaming()) continue;  // the event stream has its own test
       std::string body = verb == "GET" ? "" : "{}";
       if (rule.body() != "*" && !rule.body().empty()) body = "{}";
-      if (method->name() == "CreateCheckpoint") body = "{\"dir\": \"relative\"}";  // refused, writes nothing
+      if (method->name() == "CreateCheckpoint") body = "{\"name\": \"../escape\"}";  // refused, writes nothing
       const HttpReply r = Call(verb, path, kAdmin, body);
       EXPECT_NE(r.status, 0) << method->full_name();
       EXPECT_NE(r.status, 404) << method->full_name() << " " << r.body;

@@ -318,7 +318,7 @@ TEST_F(LoyaltyServerTest, AdminOperationsNeedAnAdmin) {
     v1::RunExpiryResponse expiry;
     EXPECT_EQ(admin_->RunExpiry(ctx().get(), {}, &expiry).error_code(), expected) << token;
     v1::CreateCheckpointRequest checkpoint;
-    checkpoint.set_dir(dir_.Sub("cp-" + token));
+    checkpoint.set_name("cp-" + token);
     v1::CreateCheckpointResponse checkpointed;
     EXPECT_EQ(admin_->CreateCheckpoint(ctx().get(), checkpoint, &checkpointed).error_code(), expected) << token;
     v1::EnrollMemberRequest enroll;

@@ -1,6 +1,7 @@
 // Integration tests: the real server in-process on 127.0.0.1:0 with RocksDB
 // in a temporary folder, called through a real gRPC channel.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <thread>
@@ -407,19 +408,29 @@ TEST_F(PosServerTest, CheckpointRestoresIntoAnotherServer) {
   v1::EventOutcome out;
   ASSERT_TRUE(Sale(MakeSale("tx-1", "m-1", {{3, 1000}}), &out).ok());
   v1::CreateCheckpointRequest req;
-  req.set_dir(dir_.Sub("backup"));
+  req.set_name("backup-1");
   v1::CreateCheckpointResponse resp;
   ASSERT_TRUE(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).ok());
   EXPECT_GE(resp.last_event_seq(), out.event_seq());
-  EXPECT_EQ(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);  // exists now
-  req.set_dir("relative/path");
-  EXPECT_EQ(admin_->CreateCheckpoint(As(kAdmin).get(), req, &resp).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(resp.dir(), dir_.Sub("db") + "-checkpoints/backup-1") << "beside the data folder by default";
+  v1::CreateCheckpointResponse again;
+  grpc::Status s = admin_->CreateCheckpoint(As(kAdmin).get(), req, &again);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(s.error_message(), "name: a checkpoint named backup-1 exists");
+  // The caller names a folder, never a place: paths and escapes are refused
+  // and nothing is written.
+  for (const std::string name : std::vector<std::string>{"/tmp/elsewhere", "../escape", "..", "a/b", "", ".hidden", std::string(65, 'x')}) {
+    req.set_name(name);
+    s = admin_->CreateCheckpoint(As(kAdmin).get(), req, &again);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name;
+    EXPECT_EQ(s.error_message().rfind("name: must be 1 to 64 characters", 0), 0u) << s.error_message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("db") + "-checkpoints/../escape"));
+  EXPECT_FALSE(std::filesystem::exists("/tmp/elsewhere"));
 
   internal::ServerConfig config;
   config.set_grpc_listen("127.0.0.1:0");
-  config.set_data_dir(dir_.Sub("backup"));
+  config.set_data_dir(resp.dir());
   server::ApplyDefaults(config);
   auto restored = server::LoyaltyServer::Start(config, clock_);
   ASSERT_TRUE(restored.ok()) << restored.status();
