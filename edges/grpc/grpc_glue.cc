@@ -13,8 +13,9 @@ absl::StatusOr<auth::Principal> CallerOf(const grpc::CallbackServerContext* cont
                                          const auth::Authenticator& authenticator) {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) return authenticator.Authenticate("");
-  return authenticator.Authenticate(std::string_view(it->second.data(), it->second.size()));
+  const std::string peer = context->peer();
+  if (it == metadata.end()) return authenticator.AuthenticateCall("", peer);
+  return authenticator.AuthenticateCall(std::string_view(it->second.data(), it->second.size()), peer);
 }
 
 }  // namespace loyalty

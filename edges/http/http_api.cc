@@ -592,7 +592,7 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   }
   const Route& route = *match->route;
   const std::string route_label = loyalty::StrCat(route.verb, " ", route.path_template);
-  auto who = authenticator_.Authenticate(call.request.authorization);
+  auto who = authenticator_.AuthenticateCall(call.request.authorization, call.request.peer);
   if (!who.ok()) {
     Answer(call, route_label, cors).Error(who.status());
     return;

@@ -24,6 +24,7 @@ struct HttpRequest {
   std::string content_type;
   std::string origin;  // the Origin header (CORS), empty if none
   std::string body;
+  std::string peer;    // the client's address, "ipv4:127.0.0.1:51234" (for logs)
 };
 
 struct HttpResponse {

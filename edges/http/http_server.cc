@@ -319,6 +319,14 @@ void Session::Dispatch() {
   call.request.content_type = std::string(request[bhttp::field::content_type]);
   call.request.origin = std::string(request[bhttp::field::origin]);
   call.request.body = std::move(request.body());
+  {
+    boost::system::error_code ec;
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      call.request.peer = loyalty::StrCat(remote.address().is_v6() ? "ipv6:[" : "ipv4:", remote.address().to_string(),
+                                          remote.address().is_v6() ? "]:" : ":", remote.port());
+    }
+  }
   // The answer holds the session: while the handler works, no read or
   // write is pending on it to keep it alive.
   auto self = shared_from_this();

@@ -1,5 +1,13 @@
 #include "services/auth/auth.h"
 
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "base/log.h"
+#include "base/metrics.h"
+
 #include "base/str_cat.h"
 #include "services/common/fingerprint.h"
 
@@ -78,6 +86,57 @@ absl::StatusOr<Principal> Authenticator::Authenticate(std::string_view authoriza
   auto it = by_hash_.find(Sha256Hex(authorization.substr(kBearer.size())));
   if (it == by_hash_.end()) return absl::UnauthenticatedError("authorization: unknown token");
   return it->second;
+}
+
+namespace {
+
+// The kind of failure, for the metric's label and the log.
+std::string_view FailureReason(std::string_view authorization) {
+  if (authorization.empty()) return "missing";
+  if (authorization.substr(0, 7) != "Bearer " || authorization.size() == 7) return "malformed";
+  return "unknown_token";
+}
+
+// At most one log line a second per reason; the rest are counted.
+class FailureLog {
+ public:
+  void Note(std::string_view reason, std::string_view peer) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[std::string(reason)];
+    if (now - slot.last_logged < std::chrono::seconds(1)) {
+      ++slot.suppressed;
+      return;
+    }
+    const uint64_t suppressed = std::exchange(slot.suppressed, 0);
+    slot.last_logged = now;
+    LogWarning(loyalty::StrCat("authentication failed (", reason, ") from ", peer.empty() ? "an unknown peer" : peer,
+                               suppressed > 0 ? loyalty::StrCat("; ", suppressed, " more failures of this kind not logged")
+                                              : std::string()));
+  }
+
+ private:
+  struct Slot {
+    std::chrono::steady_clock::time_point last_logged{};
+    uint64_t suppressed = 0;
+  };
+  std::mutex mu_;
+  std::map<std::string, Slot> slots_;
+};
+
+}  // namespace
+
+absl::StatusOr<Principal> Authenticator::AuthenticateCall(std::string_view authorization,
+                                                          std::string_view peer) const {
+  absl::StatusOr<Principal> who = Authenticate(authorization);
+  if (who.ok()) return who;
+  static metrics::CounterFamily& failures = metrics::DefaultRegistry().AddCounter(
+      "loyaltyd_authentication_failures_total", "Calls refused for their credential, by reason.", {"reason"});
+  static FailureLog* log = new FailureLog();  // lives until exit, as the registry
+  const std::string_view reason = FailureReason(authorization);
+  failures.WithLabels({std::string(reason)}).Inc();
+  log->Note(reason, peer);
+  return who;
 }
 
 absl::Status RequireAdmin(const Principal& p) {

@@ -41,6 +41,11 @@ class Authenticator {
 
   // `authorization` is the metadata value, "Bearer <token>".
   absl::StatusOr<Principal> Authenticate(std::string_view authorization) const;
+  // Authenticate for a call from `peer` (its address): a failure is also
+  // counted (loyaltyd_authentication_failures_total, by reason) and logged
+  // with the peer and the reason, never the token; at most one line a second
+  // per reason, with the number of failures not logged since.
+  absl::StatusOr<Principal> AuthenticateCall(std::string_view authorization, std::string_view peer) const;
 
   size_t size() const { return by_hash_.size(); }
 

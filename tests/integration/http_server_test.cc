@@ -429,6 +429,30 @@ TEST_F(HttpServerTest, ProbesMetricsAndOpenApi) {
   EXPECT_EQ(openapi.body.rfind("{\"openapi\":\"3.0.3\"", 0), 0u);
 }
 
+// Failed authentications are counted by reason, over HTTP and gRPC alike
+// (and logged with the peer, never the token).
+TEST_F(HttpServerTest, FailedAuthenticationsAreCounted) {
+  const auto count = [this](const std::string& reason) {
+    const std::string body = Call("GET", "/metrics", "").body;
+    const std::string key = "loyaltyd_authentication_failures_total{reason=\"" + reason + "\"} ";
+    const size_t at = body.find(key);
+    return at == std::string::npos ? 0.0 : std::stod(body.substr(at + key.size()));
+  };
+  const double unknown = count("unknown_token"), missing = count("missing");
+  EXPECT_EQ(Call("GET", "/v1/members/m-1", "not-a-token").status, 401);
+  EXPECT_EQ(Call("GET", "/v1/members/m-1", "another-guess").status, 401);
+  EXPECT_EQ(Call("GET", "/v1/members/m-1", "").status, 401);
+  v1::GetMemberRequest get;
+  get.set_member_id("m-1");
+  v1::MemberView view;
+  EXPECT_EQ(member_->GetMember(As("guessed-over-grpc").get(), get, &view).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(count("unknown_token"), unknown + 3);
+  EXPECT_EQ(count("missing"), missing + 1);
+  EXPECT_EQ(Call("GET", "/v1/members/m-1").status, 200);
+  EXPECT_EQ(count("unknown_token"), unknown + 3) << "a good credential is not a failure";
+}
+
 // The console's files are served from the binary, with a content security
 // policy that lets the page talk to this server only.
 TEST_F(HttpServerTest, ConsoleIsServedFromTheBinary) {
