@@ -65,12 +65,30 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.http_max_header_bytes() == 0) c.set_http_max_header_bytes(16 << 10);
   if (c.http_heartbeat_ms() == 0) c.set_http_heartbeat_ms(15'000);
   if (c.dry_run_memory_mb() == 0) c.set_dry_run_memory_mb(512);
+  if (c.grpc_max_concurrent_streams() == 0) c.set_grpc_max_concurrent_streams(100);
+  if (c.grpc_max_connection_idle_ms() == 0) c.set_grpc_max_connection_idle_ms(300'000);
+  if (c.grpc_keepalive_time_ms() == 0) c.set_grpc_keepalive_time_ms(60'000);
+  if (c.grpc_keepalive_timeout_ms() == 0) c.set_grpc_keepalive_timeout_ms(20'000);
+  if (c.grpc_handshake_timeout_ms() == 0) c.set_grpc_handshake_timeout_ms(10'000);
+  if (c.grpc_max_backlog_bytes() == 0) c.set_grpc_max_backlog_bytes(32 << 20);
+  if (c.grpc_backlog_buffer_mb() == 0) c.set_grpc_backlog_buffer_mb(256);
 }
 
 absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.worker_threads() > 1024) return absl::InvalidArgumentError("worker_threads: must be at most 1024");
   if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
   if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
+  if (c.grpc_max_concurrent_streams() > 10'000) {
+    return absl::InvalidArgumentError("grpc_max_concurrent_streams: must be at most 10000");
+  }
+  for (const auto& [name, ms] : {std::pair<const char*, uint32_t>{"grpc_max_connection_idle_ms", c.grpc_max_connection_idle_ms()},
+                                 {"grpc_keepalive_time_ms", c.grpc_keepalive_time_ms()},
+                                 {"grpc_keepalive_timeout_ms", c.grpc_keepalive_timeout_ms()},
+                                 {"grpc_handshake_timeout_ms", c.grpc_handshake_timeout_ms()}}) {
+    if (ms > 86'400'000) return absl::InvalidArgumentError(std::string(name) + ": must be at most 86400000 (a day)");
+  }
+  if (c.grpc_max_backlog_bytes() > (1ull << 30)) return absl::InvalidArgumentError("grpc_max_backlog_bytes: must be at most 1 GiB");
+  if (c.grpc_backlog_buffer_mb() > 1 << 20) return absl::InvalidArgumentError("grpc_backlog_buffer_mb: must be at most 1048576");
   if (c.dry_run_memory_mb() > 1 << 20) return absl::InvalidArgumentError("dry_run_memory_mb: must be at most 1048576");
   if (c.block_cache_mb() > 1 << 20) return absl::InvalidArgumentError("block_cache_mb: must be at most 1048576");
   if (c.http_threads() > 64) return absl::InvalidArgumentError("http_threads: must be at most 64");

@@ -188,6 +188,13 @@ absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
   // gRPC last: its health check says SERVING only once both edges listen.
   GrpcEdgeOptions grpc_options;
   grpc_options.listen = config.grpc_listen();
+  grpc_options.max_concurrent_streams = static_cast<int>(config.grpc_max_concurrent_streams());
+  grpc_options.max_connection_idle_ms = static_cast<int>(config.grpc_max_connection_idle_ms());
+  grpc_options.keepalive_time_ms = static_cast<int>(config.grpc_keepalive_time_ms());
+  grpc_options.keepalive_timeout_ms = static_cast<int>(config.grpc_keepalive_timeout_ms());
+  grpc_options.handshake_timeout_ms = static_cast<int>(config.grpc_handshake_timeout_ms());
+  grpc_options.backlog.max_stream_bytes = config.grpc_max_backlog_bytes();
+  grpc_options.backlog.max_buffered_bytes = config.grpc_backlog_buffer_mb() << 20;
   LOYALTY_ASSIGN_OR_RETURN(grpc_, GrpcEdge::Start(grpc_options, *pos_ops_, *member_ops_, *admin_ops_, *authenticator_));
   edges_.push_back(grpc_.get());
 

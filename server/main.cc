@@ -10,6 +10,7 @@
 // embedded default: data in ./data, the demo program, demo credentials
 // printed at start. SIGTERM or SIGINT: stop taking calls, finish those in
 // flight, close RocksDB cleanly, exit 0.
+#include <sys/resource.h>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -43,6 +44,19 @@ void WritePortFile(const std::string& path, int port) {
   const std::string tmp = path + ".tmp";
   std::ofstream(tmp) << port << "\n";
   std::rename(tmp.c_str(), path.c_str());
+}
+
+// Connections cost a file descriptor each: the soft limit (often 1024 or
+// 4096) is raised to the hard one, so a burst of connections meets the
+// server's own limits before the kernel's.
+void RaiseOpenFileLimit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    loyalty::LogInfo(loyalty::StrCat("loyaltyd: open file limit raised from ", before, " to ", limit.rlim_cur));
+  }
 }
 
 }  // namespace
@@ -95,6 +109,7 @@ int main(int argc, char** argv) {
   if (!http_port_file.empty()) config.set_http_port_file(http_port_file);
   loyalty::server::ApplyDefaults(config);
   if (auto s = loyalty::server::ValidateConfig(config); !s.ok()) return Fail(s);
+  RaiseOpenFileLimit();
 
   std::string demo_text;
   if (config.demo()) {

@@ -69,7 +69,7 @@ absl::StatusOr<std::unique_ptr<GrpcEdge>> GrpcEdge::Start(const GrpcEdgeOptions&
                                                           MemberOperations& member, AdminOperations& admin,
                                                           const auth::Authenticator& authenticator) {
   std::unique_ptr<GrpcEdge> edge(new GrpcEdge());
-  edge->pos_service_ = std::make_unique<pos::PosGrpcService>(pos, authenticator);
+  edge->pos_service_ = std::make_unique<pos::PosGrpcService>(pos, authenticator, options.backlog);
   edge->member_service_ = std::make_unique<MemberGrpcService>(member, authenticator);
   edge->admin_service_ = std::make_unique<AdminGrpcService>(admin, authenticator);
   // Both must be enabled before the builder is created.
@@ -79,6 +79,14 @@ absl::StatusOr<std::unique_ptr<GrpcEdge>> GrpcEdge::Start(const GrpcEdgeOptions&
   // gRPC sets SO_REUSEPORT by default on Linux: two servers could then bind
   // one port and split its connections. A port in use must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, options.max_connection_idle_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, options.handshake_timeout_ms);
+  // Clients may keep a quiet connection open with pings, but not flood them.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &edge->port_);
   builder.RegisterService(edge->pos_service_.get());
   builder.RegisterService(edge->member_service_.get());

@@ -2,6 +2,8 @@
 // MemberService and AdminService (callback API), the standard health service
 // and reflection, and per-method request counts and latencies in /metrics.
 //
+// Limits on connections and streams are GrpcEdgeOptions'.
+//
 // The listening port must be free: gRPC's default SO_REUSEPORT is turned
 // off, so a second loyaltyd on the same port fails at start instead of
 // splitting the terminals' connections between two ledgers.
@@ -21,6 +23,14 @@ namespace loyalty {
 
 struct GrpcEdgeOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks one
+  // Connections: none held idle for ever, none half set up, none dead and
+  // unnoticed, none carrying unbounded calls (the config's grpc_* fields).
+  int max_concurrent_streams = 100;
+  int max_connection_idle_ms = 300'000;
+  int keepalive_time_ms = 60'000;
+  int keepalive_timeout_ms = 20'000;
+  int handshake_timeout_ms = 10'000;
+  pos::BacklogLimits backlog;
 };
 
 class GrpcEdge final : public Component {

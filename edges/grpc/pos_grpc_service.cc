@@ -1,6 +1,9 @@
 #include "edges/grpc/pos_grpc_service.h"
 
 #include "base/str_cat.h"
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+
 #include "edges/grpc/grpc_glue.h"
 #include "services/pos/validation.h"
 
@@ -82,52 +85,112 @@ grpc::ServerUnaryReactor* PosGrpcService::EvaluateBasket(grpc::CallbackServerCon
 
 namespace {
 
-// Reads the whole backlog stream, then hands it to PosOperations.
-class BacklogReactor final : public grpc::ServerReadReactor<v1::BacklogEvent> {
+// Reads the whole backlog stream as bytes, then hands the events to
+// PosOperations, or refuses the stream with nothing applied.
+class BacklogReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  BacklogReactor(PosOperations& ops, absl::StatusOr<auth::Principal> who, v1::BacklogResult* response)
-      : ops_(ops), who_(std::move(who)), response_(response) {
-    if (!who_.ok()) {
-      Finish(ToGrpcStatus(who_.status()));
+  BacklogReactor(PosOperations& ops, grpc::CallbackServerContext* context, absl::StatusOr<auth::Principal> who,
+                 grpc::ByteBuffer* response, const BacklogLimits& limits, std::atomic<size_t>& server_bytes)
+      : ops_(ops), context_(context), who_(std::move(who)), response_(response), limits_(limits),
+        server_bytes_(server_bytes) {
+    absl::Status allowed = who_.ok() ? auth::RequireTerminal(*who_) : who_.status();
+    if (!allowed.ok()) {
+      // Nothing is read for a caller who may not upload.
+      Refuse(ToGrpcStatus(allowed));
       return;
     }
     StartRead(&incoming_);
   }
 
   void OnReadDone(bool ok) override {
-    // The client closed its side, or the stream holds one event more than
-    // an upload may carry (the operation refuses it): hand it on.
-    if (!ok || events_.size() > kMaxBacklogEvents) {
-      ops_.UploadBacklog(*who_, std::move(events_), [this](absl::StatusOr<v1::BacklogResult> result) {
-        if (!result.ok()) {
-          Finish(ToGrpcStatus(result.status()));
-          return;
-        }
-        *response_ = std::move(*result);
-        Finish(grpc::Status::OK);
-      });
+    if (!ok) {
+      // The stream stopped. Only a clean end (the client's half-close) is
+      // applied; a cancelled or broken stream, or one gRPC itself failed (a
+      // message past its size limit), is not.
+      if (context_->IsCancelled()) {
+        Refuse(grpc::Status(grpc::StatusCode::CANCELLED,
+                            loyalty::StrCat("backlog: the stream was cancelled or broke after ", events_.size(),
+                                            " events; nothing was recorded, send the whole backlog again")));
+        return;
+      }
+      Apply();
       return;
     }
-    events_.push_back(std::move(incoming_));
+    const size_t bytes = incoming_.Length();
+    const size_t index = events_.size();
+    if (index >= kMaxBacklogEvents) {
+      return Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 loyalty::StrCat("a backlog upload carries at most ", kMaxBacklogEvents,
+                                                 " events; nothing was recorded, send it in smaller uploads")));
+    }
+    if (bytes > limits_.max_event_bytes) {
+      return Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 loyalty::StrCat("event[", index, "]: ", bytes, " bytes, at most ",
+                                                 limits_.max_event_bytes, " per event; nothing was recorded")));
+    }
+    if (held_ + bytes > limits_.max_stream_bytes) {
+      return Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 loyalty::StrCat("backlog: more than ", limits_.max_stream_bytes,
+                                                 " bytes in one upload; nothing was recorded, send it in smaller uploads")));
+    }
+    if (server_bytes_.fetch_add(bytes) + bytes > limits_.max_buffered_bytes) {
+      server_bytes_.fetch_sub(bytes);
+      return Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "backlog: the server holds as many uploads as it may; nothing of this one was "
+                                 "recorded, send it again in a moment"));
+    }
+    held_ += bytes;
+    v1::BacklogEvent event;
+    const grpc::Status parsed = grpc::GenericDeserialize<grpc::ProtoBufferReader, v1::BacklogEvent>(&incoming_, &event);
+    if (!parsed.ok()) {
+      return Refuse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 loyalty::StrCat("event[", index, "]: unreadable, not a loyalty.v1.BacklogEvent; ",
+                                                 "nothing was recorded")));
+    }
+    events_.push_back(std::move(event));
     incoming_.Clear();
     StartRead(&incoming_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    server_bytes_.fetch_sub(held_);
+    delete this;
+  }
 
  private:
+  void Apply() {
+    ops_.UploadBacklog(*who_, std::move(events_), [this](absl::StatusOr<v1::BacklogResult> result) {
+      if (!result.ok()) return Finish(ToGrpcStatus(result.status()));
+      bool own_buffer = false;
+      const grpc::Status serialized =
+          grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::BacklogResult>(*result, response_, &own_buffer);
+      Finish(serialized);
+    });
+  }
+
+  // Ends the call with `status` without applying anything. Reads stop: the
+  // client's further writes fail.
+  void Refuse(const grpc::Status& status) {
+    events_.clear();
+    Finish(status);
+  }
+
   PosOperations& ops_;
+  grpc::CallbackServerContext* const context_;
   absl::StatusOr<auth::Principal> who_;
-  v1::BacklogResult* response_;
-  v1::BacklogEvent incoming_;
+  grpc::ByteBuffer* const response_;
+  const BacklogLimits& limits_;
+  std::atomic<size_t>& server_bytes_;
+  grpc::ByteBuffer incoming_;
   std::vector<v1::BacklogEvent> events_;
+  size_t held_ = 0;  // bytes of events_, counted in server_bytes_
 };
 
 }  // namespace
 
-grpc::ServerReadReactor<v1::BacklogEvent>* PosGrpcService::UploadBacklog(
-    grpc::CallbackServerContext* context, v1::BacklogResult* response) {
-  return new BacklogReactor(ops_, CallerOf(context, authenticator_), response);
+grpc::ServerReadReactor<grpc::ByteBuffer>* PosGrpcService::UploadBacklog(grpc::CallbackServerContext* context,
+                                                                        grpc::ByteBuffer* response) {
+  return new BacklogReactor(ops_, context, CallerOf(context, authenticator_), response, limits_, backlog_bytes_);
 }
 
 }  // namespace loyalty::pos

@@ -1,6 +1,19 @@
 // edges/grpc/pos_grpc_service.h: PosService over gRPC (callback API).
 // Authenticates each call and hands it to PosOperations; no logic of its own.
+//
+// UploadBacklog reads its stream as raw bytes, so that it knows why a stream
+// stopped: a backlog is applied only if the client ended it cleanly with
+// every event read. An unreadable or oversized event, a stream over its byte
+// limit, a cancelled or broken stream apply nothing and say so. The caller's
+// role is checked before anything is read, and the bytes all backlog streams
+// hold at once are bounded (BacklogLimits).
+//
+// Thread-safety: the service is called by gRPC's threads concurrently.
 #pragma once
+
+#include <atomic>
+
+#include <grpcpp/support/byte_buffer.h>
 
 #include "loyalty/v1/pos.grpc.pb.h"
 #include "services/auth/auth.h"
@@ -8,10 +21,16 @@
 
 namespace loyalty::pos {
 
-class PosGrpcService final : public v1::PosService::CallbackService {
+struct BacklogLimits {
+  size_t max_event_bytes = 256 << 10;          // one event (a sale of 200 lines is about 20 KiB)
+  size_t max_stream_bytes = 32 << 20;          // one stream's events, buffered until it ends
+  size_t max_buffered_bytes = size_t{256} << 20;  // all streams' buffered events together
+};
+
+class PosGrpcService final : public v1::PosService::WithRawCallbackMethod_UploadBacklog<v1::PosService::CallbackService> {
  public:
-  PosGrpcService(PosOperations& ops, const auth::Authenticator& authenticator)
-      : ops_(ops), authenticator_(authenticator) {}
+  PosGrpcService(PosOperations& ops, const auth::Authenticator& authenticator, BacklogLimits limits = {})
+      : ops_(ops), authenticator_(authenticator), limits_(limits) {}
 
   grpc::ServerUnaryReactor* RecordSale(grpc::CallbackServerContext* context,
                                        const v1::RecordSaleRequest* request,
@@ -22,8 +41,9 @@ class PosGrpcService final : public v1::PosService::CallbackService {
   grpc::ServerUnaryReactor* VoidSale(grpc::CallbackServerContext* context,
                                      const v1::VoidSaleRequest* request,
                                      v1::EventOutcome* response) override;
-  grpc::ServerReadReactor<v1::BacklogEvent>* UploadBacklog(grpc::CallbackServerContext* context,
-                                                           v1::BacklogResult* response) override;
+  // Raw: events arrive as bytes (see above); the response is a BacklogResult.
+  grpc::ServerReadReactor<grpc::ByteBuffer>* UploadBacklog(grpc::CallbackServerContext* context,
+                                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* EvaluateBasket(grpc::CallbackServerContext* context,
                                            const v1::EvaluateBasketRequest* request,
                                            v1::BasketEvaluation* response) override;
@@ -39,6 +59,8 @@ class PosGrpcService final : public v1::PosService::CallbackService {
 
   PosOperations& ops_;
   const auth::Authenticator& authenticator_;
+  const BacklogLimits limits_;
+  std::atomic<size_t> backlog_bytes_{0};  // buffered by all backlog streams now
 };
 
 }  // namespace loyalty::pos

@@ -579,6 +579,101 @@ class PosFlowTest(ServerTestCase):
         self.assertEqual(report.mismatches, 0, list(report.mismatched_member_ids))
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for row in f:
+            if row.startswith("VmRSS:"):
+                return int(row.split()[1])
+    return 0
+
+
+class BacklogStreamTest(ServerTestCase):
+    """A backlog stream is applied only if it ended cleanly with every event
+    read: the broken streams an attacker (or a bad network) makes apply
+    nothing and say why; who may not upload is refused before anything is
+    read."""
+
+    def raw_upload(self, chunks, token=STORE1_TOKEN):
+        """UploadBacklog with each element of `chunks` sent as the raw bytes of one message."""
+        call = self.channel.stream_unary("/loyalty.v1.PosService/UploadBacklog",
+                                         request_serializer=lambda b: b,
+                                         response_deserializer=pos_pb2.BacklogResult.FromString)
+        return call(iter(chunks), metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+
+    def backlog_sale(self, card, prefix="bs", price=500):
+        return pos_pb2.BacklogEvent(sale=sale(self.new_txn(prefix), [line(1, price)], member=by_card(card), ago=60))
+
+    def test_unreadable_event_applies_nothing(self):
+        # Finding: sale A, unreadable bytes, sale B answered OK with one result; B dropped.
+        member_id, card = self.new_member()
+        a, b = self.backlog_sale(card), self.backlog_sale(card)
+        error = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, self.raw_upload,
+                                    [a.SerializeToString(), b"\xff\xff\xff\xff", b.SerializeToString()])
+        self.assertIn("event[1]: unreadable", error.details())
+        self.assertEqual(self.balance(member_id), 0, "neither A nor B was applied")
+        # The same stream, readable, is applied whole.
+        result = self.raw_upload([a.SerializeToString(), b.SerializeToString()])
+        self.assertEqual((result.accepted, result.rejected), (2, 0))
+        self.assertEqual(self.balance(member_id), 10)
+
+    def test_oversized_event_applies_nothing(self):
+        # Finding: sale A then an oversized event: RESOURCE_EXHAUSTED, yet A saved.
+        member_id, card = self.new_member()
+        a = self.backlog_sale(card)
+        for size in (300 << 10, 5 << 20):  # past the backlog's event limit; past gRPC's message limit
+            big = self.backlog_sale(card)
+            big.sale.lines[0].sku = "x" * size
+            error = self.assertRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.raw_upload,
+                                        [a.SerializeToString(), big.SerializeToString()])
+            if size < (4 << 20):
+                self.assertIn("event[1]:", error.details())
+            self.assertEqual(self.balance(member_id), 0, f"A was not applied ({size} bytes)")
+
+    def test_cancelled_stream_applies_nothing(self):
+        # Finding: a stream the client cancels: all 420 events sent were saved.
+        member_id, card = self.new_member()
+        sent = threading.Event()
+        release = threading.Event()
+
+        def events():
+            for _ in range(420):
+                yield self.backlog_sale(card, price=100)
+            sent.set()
+            release.wait(10)  # the stream stays open until the test cancels it
+
+        future = self.pos.UploadBacklog.future(events(), metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertTrue(sent.wait(10))
+        time.sleep(0.5)  # the server has read them
+        future.cancel()
+        release.set()
+        with self.assertRaises(grpc.FutureCancelledError):
+            future.result()
+        time.sleep(1.0)
+        self.assertEqual(self.balance(member_id), 0, "none of the 420 events was applied")
+
+    def test_member_credential_is_refused_before_anything_is_buffered(self):
+        # Finding: two member-token streams took the server from 97 MB to 578 MB.
+        event = pos_pb2.BacklogEvent(sale=sale(self.new_txn("mem"), [line(1, 100, sku="x" * (200 << 10))]))
+        chunk = event.SerializeToString()
+        before = rss_kib(self.server.pid())
+        for _ in range(2):
+            error = self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.raw_upload,
+                                        (chunk for _ in range(2000)), token=ALICE_TOKEN)
+            self.assertIn("terminal", error.details())
+        grown_mib = (rss_kib(self.server.pid()) - before) / 1024
+        self.assertLess(grown_mib, 64, f"the server grew by {grown_mib:.0f} MiB for refused streams")
+
+    def test_stream_over_its_byte_limit_applies_nothing(self):
+        member_id, card = self.new_member()
+        a = self.backlog_sale(card)
+        filler = self.backlog_sale(card)
+        filler.sale.lines[0].sku = "y" * (200 << 10)
+        chunks = [a.SerializeToString()] + [filler.SerializeToString()] * 170  # about 34 MiB
+        error = self.assertRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.raw_upload, chunks)
+        self.assertIn("bytes in one upload", error.details())
+        self.assertEqual(self.balance(member_id), 0)
+
+
 class RestartTest(ServerTestCase):
     """Graceful shutdown and restart on the same data directory."""
 
@@ -718,7 +813,7 @@ def main():
     if ARGS.patterns:
         loader.testNamePatterns = [f"*{p}*" for p in ARGS.patterns]
     suite = unittest.TestSuite()
-    for cls in (PosFlowTest, RestartTest):
+    for cls in (PosFlowTest, BacklogStreamTest, RestartTest):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     all_ids = test_ids(suite)
     result = unittest.TextTestRunner(verbosity=2 if ARGS.verbose else 1, stream=sys.stdout).run(suite)

@@ -1,6 +1,10 @@
 // Integration tests of the member and admin APIs through a real gRPC channel:
 // program configuration (validation, versions, audit, dry run), tiers and
 // stages as members see them, expiry, adjustments and their authorisation.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cerrno>
 #include "tests/support/server_fixture.h"
 
 namespace loyalty {
@@ -435,6 +439,60 @@ TEST_F(LoyaltyServerTest, ImpossibleTimesAndDatesAreRefusedNamingTheField) {
   v1::Program after;
   ASSERT_TRUE(admin_->GetProgram(As(loyalty::testing::kAdmin).get(), v1::GetProgramRequest(), &after).ok());
   EXPECT_EQ(after.version(), program.version()) << "nothing was published";
+}
+
+// Connections that open and then say nothing (or only the HTTP/2 preface)
+// are closed by the server, however many come; real calls go on.
+class ConnectionLimitsTest : public loyalty::testing::ServerFixture {
+ protected:
+  void Configure(internal::ServerConfig& config) const override {
+    config.set_grpc_max_connection_idle_ms(300);
+    config.set_grpc_handshake_timeout_ms(500);
+  }
+
+  int Connect() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->grpc_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    timeval timeout{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    return fd;
+  }
+
+  // Reads until the server closes the connection; false after 10 s.
+  static bool ClosedByServer(int fd) {
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+      if (n < 0) return false;  // the timeout
+    }
+  }
+};
+
+TEST_F(ConnectionLimitsTest, IdleConnectionsAreClosedAndCallsGoOn) {
+  static constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  static constexpr unsigned char kEmptySettings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+  Enroll("m-1");
+  std::vector<int> silent, preface_only;
+  for (int i = 0; i < 100; ++i) {
+    silent.push_back(Connect());
+    const int fd = Connect();
+    ASSERT_EQ(send(fd, kPreface, sizeof(kPreface) - 1, 0), static_cast<ssize_t>(sizeof(kPreface) - 1));
+    ASSERT_EQ(send(fd, kEmptySettings, sizeof(kEmptySettings), 0), static_cast<ssize_t>(sizeof(kEmptySettings)));
+    preface_only.push_back(fd);
+  }
+  EXPECT_EQ(View("m-1").member_id(), "m-1") << "a real call is served beside them";
+  const auto started = std::chrono::steady_clock::now();
+  for (int fd : preface_only) EXPECT_TRUE(ClosedByServer(fd)) << "a connection with only the preface stays open";
+  for (int fd : silent) EXPECT_TRUE(ClosedByServer(fd)) << "a silent connection stays open";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  for (int fd : silent) close(fd);
+  for (int fd : preface_only) close(fd);
+  EXPECT_EQ(View("m-1").member_id(), "m-1") << "and after";
 }
 
 }  // namespace
