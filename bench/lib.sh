@@ -74,6 +74,49 @@ bench_write_config() {
 }
 
 # A loopback TCP port that was free a moment ago.
+# bench_dry_run HOST:PORT PID OUT: a dry run of a program change (Silver's
+# minimum spend 20% lower) over the whole history, started and followed as
+# the console does (POST /v1/dry-runs, GET /v1/dry-runs/{id} every second),
+# loyaltyd's resident memory sampled meanwhile. Sets DRY_S (seconds),
+# DRY_FACTS (the job in words), RSS_BEFORE_DRY and RSS_DRY_PEAK (KiB); the
+# job's last answer is OUT/dry-run-job.json.
+bench_dry_run() {
+  local http="http://$1" pid=$2 out=$3 job r d0 d1
+  local auth=(-H "Authorization: Bearer $BENCH_ADMIN_TOKEN")
+  curl -sf "${auth[@]}" "$http/v1/program" >"$out/program.json"
+  /usr/bin/python3 - "$out/program.json" >"$out/dry-run-request.json" <<'PY'
+import json, sys
+program = json.load(open(sys.argv[1]))
+program["tiers"][1]["min_spend_minor"] = str(int(program["tiers"][1].get("min_spend_minor", "0")) * 4 // 5)
+print(json.dumps({"program": program}))
+PY
+  rss() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0; }
+  RSS_BEFORE_DRY=$(rss)
+  RSS_DRY_PEAK=$RSS_BEFORE_DRY
+  d0=$(date +%s.%N)
+  job=$(curl -sf "${auth[@]}" -H 'Content-Type: application/json' --data @"$out/dry-run-request.json" "$http/v1/dry-runs" |
+        /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
+  while :; do
+    sleep 1
+    r=$(rss); (( r > RSS_DRY_PEAK )) && RSS_DRY_PEAK=$r
+    curl -sf "${auth[@]}" "$http/v1/dry-runs/$job" >"$out/dry-run-job.json" || break
+    /usr/bin/python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["state"] in
+                         ("DRY_RUN_STATE_QUEUED", "DRY_RUN_STATE_RUNNING"))' "$out/dry-run-job.json" && break
+  done
+  d1=$(date +%s.%N)
+  DRY_S=$(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.0f", b-a}')
+  DRY_FACTS=$(/usr/bin/python3 - "$out/dry-run-job.json" <<'PY'
+import json, sys
+job = json.load(open(sys.argv[1]))
+r = job.get("report", {})
+print(f'{job["state"]}, {job.get("passes", 0)} passes (members in {job.get("parts", 0)} parts), {job.get("round", 1)} round(s), '
+      f'replay state peak {int(job.get("peak_state_bytes", "0")) >> 20} MiB; {r.get("events_replayed", 0)} events, '
+      f'{r.get("members", 0)} members, {r.get("members_changing_tier", 0)} change tier, '
+      f'{r.get("members_changing_stage", 0)} change stage {job.get("error", "")}')
+PY
+)
+}
+
 bench_free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -171,39 +171,7 @@ CRASH_START_S=$(awk -v a="$C1" -v b="$C2" 'BEGIN{printf "%.2f", b-a}')
 log "restart to serving after SIGKILL: $CRASH_START_S s"
 
 log "dry run of a program change over the whole history (POST /v1/dry-runs)"
-HTTP=http://127.0.0.1:$HTTP_PORT
-AUTH=(-H "Authorization: Bearer $BENCH_ADMIN_TOKEN")
-curl -sf "${AUTH[@]}" "$HTTP/v1/program" >"$OUT/program.json"
-python3 - "$OUT/program.json" >"$OUT/dry-run-request.json" <<'PY'
-import json, sys
-program = json.load(open(sys.argv[1]))
-program["tiers"][1]["min_spend_minor"] = str(int(program["tiers"][1].get("min_spend_minor", "0")) * 4 // 5)
-print(json.dumps({"program": program}))
-PY
-RSS_BEFORE_DRY=$(rss_kib "$LOYALTYD_PID")
-D0=$(date +%s.%N)
-JOB=$(curl -sf "${AUTH[@]}" -H 'Content-Type: application/json' --data @"$OUT/dry-run-request.json" "$HTTP/v1/dry-runs" |
-      python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
-RSS_DRY_PEAK=$RSS_BEFORE_DRY
-DRY_STATE=""
-while :; do
-  sleep 1
-  r=$(rss_kib "$LOYALTYD_PID"); (( r > RSS_DRY_PEAK )) && RSS_DRY_PEAK=$r
-  curl -sf "${AUTH[@]}" "$HTTP/v1/dry-runs/$JOB" >"$OUT/dry-run-job.json" || { DRY_STATE=unreachable; break; }
-  DRY_STATE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"])' "$OUT/dry-run-job.json")
-  [[ "$DRY_STATE" == DRY_RUN_STATE_QUEUED || "$DRY_STATE" == DRY_RUN_STATE_RUNNING ]] || break
-done
-D1=$(date +%s.%N)
-DRY_S=$(awk -v a="$D0" -v b="$D1" 'BEGIN{printf "%.0f", b-a}')
-DRY_FACTS=$(python3 - "$OUT/dry-run-job.json" <<'PY'
-import json, sys
-job = json.load(open(sys.argv[1]))
-r = job.get("report", {})
-print(f'{job["state"]}, {job.get("passes", 0)} pass(es), {job.get("round", 1)} round(s), replay state peak '
-      f'{int(job.get("peak_state_bytes", "0")) >> 20} MiB; {r.get("events_replayed", 0)} events, {r.get("members", 0)} members, '
-      f'{r.get("members_changing_tier", 0)} change tier, {r.get("members_changing_stage", 0)} change stage {job.get("error", "")}')
-PY
-)
+bench_dry_run "127.0.0.1:$HTTP_PORT" "$LOYALTYD_PID" "$OUT"
 log "dry run: $DRY_S s, $DRY_FACTS; RSS $((RSS_BEFORE_DRY / 1024)) MiB before, $((RSS_DRY_PEAK / 1024)) MiB at peak"
 
 field() {  # field FILE OP KEY

@@ -245,8 +245,22 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
     if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
   }
 
+  const auto fraction = [last_seq](uint64_t seq) { return last_seq == 0 ? 1.0 : static_cast<double>(seq) / last_seq; };
+  // Pass 1: which sales later events refer to. Only their state is kept.
   uint32_t parts = 1;
   uint32_t round = 1;
+  Progress(job, round, 1, parts + 1, 0);
+  absl::StatusOr<SaleRefHashes> referenced = ReferencedSales(store_, snapshot.get(), [&](uint64_t seq) {
+    Progress(job, round, 1, parts + 1, fraction(seq));
+    return !stopping_requested();
+  });
+  if (!referenced.ok()) return Annotate(referenced.status(), "dry run");
+  const size_t referenced_bytes = referenced->size() * kSaleRefHashBytes;
+  if (referenced_bytes >= options_.memory_budget_bytes / 2) {
+    return absl::ResourceExhaustedError(loyalty::StrCat(
+        "dry run: the ", referenced->size(), " sales returns, voids and claims refer to need more than half the "
+        "dry-run memory budget of ", options_.memory_budget_bytes, " bytes; raise dry_run_memory_mb"));
+  }
   std::map<std::string, uint64_t> exhausted_after;  // offer id -> its budget's last use
   size_t peak_bytes = 0;
   for (;;) {
@@ -257,7 +271,8 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
     for (uint32_t part = 0; part < parts && !restart; ++part) {
       ReplayOptions options;
       options.what_if = true;
-      options.memory_limit_bytes = options_.memory_budget_bytes;
+      options.memory_limit_bytes = options_.memory_budget_bytes - referenced_bytes;
+      options.referenced_sales = &*referenced;
       if (parts > 1) {
         options.include_member = [part, parts](std::string_view id) { return PartOf(id, parts) == part; };
         options.offer_exhausted_after = exhausted_after;
@@ -267,21 +282,22 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
       options.progress = [&](uint64_t seq, size_t bytes) {
         seq_reached = seq;
         state_bytes = bytes;
-        Progress(job, round, part + 1, parts, last_seq == 0 ? 1.0 : static_cast<double>(seq) / last_seq);
+        Progress(job, round, part + 2, parts + 1, fraction(seq));
         return !stopping_requested();
       };
-      Progress(job, round, part + 1, parts, 0);
+      Progress(job, round, part + 2, parts + 1, 0);
       absl::StatusOr<ReplayResult> replayed = ReplayEventLog(
           store_, snapshot.get(), [&](uint64_t) -> absl::StatusOr<ProgramPtr> { return proposed; }, options);
       if (absl::IsResourceExhausted(replayed.status())) {
         // Over the budget: as many parts as the state projected to the whole
-        // history needs (at least twice as many), from the first part again.
+        // history needs, from the first part again. Enrolments come first in
+        // a history, so a projection from early on overshoots: at least
+        // twice, at most four times as many parts as before.
         peak_bytes = std::max(peak_bytes, options_.memory_budget_bytes);
-        const double reached =
-            std::min(1.0, std::max<double>(1, static_cast<double>(seq_reached)) / std::max<uint64_t>(1, last_seq));
+        const double reached = std::min(1.0, std::max(fraction(seq_reached), 1e-9));
         const double projected = static_cast<double>(state_bytes) / reached * parts;
-        const double needed = std::ceil(kPartHeadroom * projected / options_.memory_budget_bytes);
-        const uint32_t next = static_cast<uint32_t>(std::max<double>(2.0 * parts, needed));
+        const double needed = std::ceil(kPartHeadroom * projected / options.memory_limit_bytes);
+        const uint32_t next = static_cast<uint32_t>(std::clamp<double>(needed, 2.0 * parts, 4.0 * parts));
         if (next > kMaxParts) {
           return absl::ResourceExhaustedError(loyalty::StrCat(
               "dry run: the history needs more than ", kMaxParts, " passes within the dry-run memory budget of ",
@@ -294,7 +310,7 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
         break;
       }
       if (!replayed.ok()) return Annotate(replayed.status(), "dry run");
-      peak_bytes = std::max(peak_bytes, replayed->peak_state_bytes);
+      peak_bytes = std::max(peak_bytes, replayed->peak_state_bytes + referenced_bytes);
       events = replayed->events;
       for (auto& [offer, uses] : replayed->budgeted_offer_uses) {
         auto& all = offer_uses[offer];
@@ -318,6 +334,7 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       job.view.set_peak_state_bytes(peak_bytes);
+      job.view.set_parts(parts);
     }
     // With parts, budgets were not counted across them: the first budget to
     // run out (its last allowed use) is cut there, and the passes run again.

@@ -4,6 +4,9 @@
 #include <cassert>
 #include <unordered_map>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "base/str_cat.h"
 #include "loyalty/internal/records.pb.h"
 #include "services/common/status_macros.h"
@@ -39,6 +42,44 @@ size_t ApproxBytes(const internal::SaleState& sale) {
                  StringBytes(sale.member_id()) + StringBytes(sale.currency());
   for (const auto& code : sale.redemption_codes()) bytes += sizeof(std::string) + StringBytes(code);
   return bytes;
+}
+
+uint64_t SaleRefHash(const std::string& key) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: a collision only keeps one more sale
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// An event record's first fields, read without parsing the event.
+struct EventHead {
+  uint64_t seq = 0;
+  std::string member_id;
+  int event_field = 0;  // the number of the oneof field set (EventRecord::kSale, ...)
+};
+
+bool PeekEventHead(std::string_view bytes, EventHead& head) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  for (;;) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage();
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const auto type = WireFormatLite::GetTagWireType(tag);
+    if (field == internal::EventRecord::kSeqFieldNumber && type == WireFormatLite::WIRETYPE_VARINT) {
+      if (!in.ReadVarint64(&head.seq)) return false;
+      continue;
+    }
+    if (field == internal::EventRecord::kMemberIdFieldNumber && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size) || !in.ReadString(&head.member_id, static_cast<int>(size))) return false;
+      continue;
+    }
+    if (field >= internal::EventRecord::kSaleFieldNumber && field <= internal::EventRecord::kRedeemFieldNumber) {
+      head.event_field = field;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
 }
 
 // Applies one event to the replay's in-memory state.
@@ -99,11 +140,15 @@ class Replayer {
       }
       case internal::EventRecord::kSale: {
         const std::string key = RefKey(e.sale().ref());
-        internal::SaleState& sale = sales_[key];
-        if (member == nullptr) anonymous_sales_[key] = e.sale();  // may be claimed
+        // Only a sale a later event refers to needs its state kept.
+        const bool keep = options_.referenced_sales == nullptr ||
+                          options_.referenced_sales->count(SaleRefHash(key)) != 0;
+        internal::SaleState unreferenced;
+        internal::SaleState& sale = keep ? sales_[key] : unreferenced;
+        if (member == nullptr && keep) anonymous_sales_[key] = e.sale();  // may be claimed
         LOYALTY_RETURN_IF_ERROR(ApplySale(ctx, e.sale(), member, &sale, &outcome, &entries));
         sale.set_member_id(e.member_id());
-        bytes_ += kNodeBytes + StringBytes(key) + ApproxBytes(sale);
+        if (keep) bytes_ += kNodeBytes + StringBytes(key) + ApproxBytes(sale);
         return absl::OkStatus();
       }
       case internal::EventRecord::kClaim: {
@@ -266,28 +311,73 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
   Replayer replayer(store, out, options);
   auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    internal::EventRecord e;
-    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("unparseable event record");
+    const std::string_view bytes = it->value().ToStringView();
+    uint64_t seq = 0;
+    // A partial replay skips the events of other members (most of them)
+    // from their first fields, without parsing the events themselves.
+    EventHead head;
+    if (options.include_member) {
+      if (!PeekEventHead(bytes, head)) return absl::DataLossError("unparseable event record");
     }
-    assert(e.seq() > out.last_seq);
-    LOYALTY_ASSIGN_OR_RETURN(ProgramPtr program, program_for(e.program_version()));
-    if (absl::Status s = replayer.Apply(e, *program); !s.ok()) {
-      return Annotate(s, loyalty::StrCat("replay of event ", e.seq()));
+    const bool skipped = options.include_member &&
+                         (head.member_id.empty() ? head.event_field == internal::EventRecord::kSale
+                                                 : !options.include_member(head.member_id));
+    if (skipped) {
+      seq = head.seq;
+    } else {
+      internal::EventRecord e;
+      if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::DataLossError("unparseable event record");
+      }
+      seq = e.seq();
+      LOYALTY_ASSIGN_OR_RETURN(ProgramPtr program, program_for(e.program_version()));
+      if (absl::Status s = replayer.Apply(e, *program); !s.ok()) {
+        return Annotate(s, loyalty::StrCat("replay of event ", e.seq()));
+      }
     }
+    assert(seq > out.last_seq);
     ++out.events;
-    out.last_seq = e.seq();
+    out.last_seq = seq;
     if (out.events % kCheckEvery == 0) {
-      if (options.progress && !options.progress(e.seq(), replayer.state_bytes())) {
+      if (options.progress && !options.progress(seq, replayer.state_bytes())) {
         return absl::CancelledError("replay: cancelled");
       }
-      LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, e.seq(), out));
+      LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, seq, out));
     }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "replay");
   if (options.progress) options.progress(out.last_seq, replayer.state_bytes());
   LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, out.last_seq, out));
   return out;
+}
+
+absl::StatusOr<SaleRefHashes> ReferencedSales(const storage::Store& store, const storage::Store::Snapshot* snapshot,
+                                              const std::function<bool(uint64_t seq)>& progress) {
+  SaleRefHashes referenced;
+  auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
+  uint64_t events = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view bytes = it->value().ToStringView();
+    EventHead head;
+    if (!PeekEventHead(bytes, head)) return absl::DataLossError("unparseable event record");
+    const int kind = head.event_field;
+    if (kind == internal::EventRecord::kReturn || kind == internal::EventRecord::kVoid ||
+        kind == internal::EventRecord::kClaim) {
+      internal::EventRecord e;
+      if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::DataLossError("unparseable event record");
+      }
+      const v1::TransactionRef& ref = kind == internal::EventRecord::kReturn ? e.return_().original()
+                                      : kind == internal::EventRecord::kVoid ? e.void_().original()
+                                                                             : e.claim().sale();
+      referenced.insert(SaleRefHash(RefKey(ref)));
+    }
+    if (++events % kCheckEvery == 0 && progress && !progress(head.seq)) {
+      return absl::CancelledError("replay: cancelled");
+    }
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "scan for referenced sales");
+  return referenced;
 }
 
 }  // namespace loyalty

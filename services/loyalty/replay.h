@@ -21,6 +21,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,6 +44,10 @@ struct ReplayResult {
 // The program to apply an event recorded with `version` with.
 using ProgramFor = std::function<absl::StatusOr<ProgramPtr>(uint64_t version)>;
 
+// Sales that later events refer to (returns, voids, claims), by a 64-bit
+// hash of their reference.
+using SaleRefHashes = std::unordered_set<uint64_t>;
+
 struct ReplayOptions {
   // Replaying under a program the events were not recorded with (a dry run):
   // recorded totals are accepted as they are.
@@ -57,6 +62,9 @@ struct ReplayOptions {
   // is exhausted after it (none given: never exhausted). dry_runs.cc finds
   // the sequence numbers at which budgets ran out.
   std::map<std::string, uint64_t> offer_exhausted_after;
+  // If set, only these sales' state is kept (a hash that collides keeps one
+  // more): the others are applied to their member and forgotten.
+  const SaleRefHashes* referenced_sales = nullptr;
   // RESOURCE_EXHAUSTED once the replay's state is estimated to hold more than
   // this; 0: no limit.
   size_t memory_limit_bytes = 0;
@@ -69,6 +77,13 @@ struct ReplayOptions {
 absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const storage::Store::Snapshot* snapshot,
                                             const ProgramFor& program_for, const ReplayOptions& options);
+// One pass over the log collecting the sales returns, voids and claims refer
+// to (cheap: other events are not parsed). `progress` as in ReplayOptions.
+absl::StatusOr<SaleRefHashes> ReferencedSales(const storage::Store& store, const storage::Store::Snapshot* snapshot,
+                                              const std::function<bool(uint64_t seq)>& progress);
+// What a SaleRefHashes holds per sale, about (for memory budgets).
+inline constexpr size_t kSaleRefHashBytes = 40;
+
 inline absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                                    const storage::Store::Snapshot* snapshot,
                                                    const ProgramFor& program_for, bool what_if = false) {

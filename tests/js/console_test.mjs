@@ -315,7 +315,7 @@ async function main() {
     await page.waitForSelector('#dry-run-report:not([hidden]) #dry-run-summary');
     // The page followed the job (POST /v1/dry-runs, then GET /v1/dry-runs/{id}) to its end.
     assert.equal(await page.locator('#dry-run-progress').evaluate((p) => p.value), 1, 'the progress bar is full');
-    assert.match(await text('#dry-run-progress-text'), /^100% \(pass 1 of 1\)$/);
+    assert.match(await text('#dry-run-progress-text'), /^100% \(pass 2 of 2\)$/);
     const summary = await text('#dry-run-summary');
     const m = /^([\d,]+) members, ([\d,]+) events replayed: ([\d,]+) would change tier, ([\d,]+) would change stage\.$/.exec(summary);
     assert.ok(m, `summary in the expected words: ${summary}`);

@@ -344,7 +344,7 @@ async function dryRun() {
       moveTable('Tier moves', report.tier_moves), moveTable('Stage moves', report.stage_moves),
       el('p', { text: 'Tiers after: ' + counts(report.members_per_tier_after) }),
       el('p', { text: 'Stages after: ' + counts(report.members_per_stage_after) }),
-      el('p', { class: 'hint', text: `Compared with version ${job.compared_with_version}; ${job.passes} pass(es) over the members` +
+      el('p', { class: 'hint', text: `Compared with version ${job.compared_with_version}; ${job.passes} passes over the history, the members in ${job.parts || 1} part(s)` +
                 (Number(job.round) > 1 ? `, ${job.round} rounds for offer budgets` : '') + '.' })));
     box.hidden = false;
     $('publish').disabled = false;
