@@ -74,10 +74,26 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.grpc_backlog_buffer_mb() == 0) c.set_grpc_backlog_buffer_mb(256);
 }
 
+bool IsLoopback(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.substr(0, 4) == "127.";
+}
+
 absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.worker_threads() > 1024) return absl::InvalidArgumentError("worker_threads: must be at most 1024");
   if (c.member_strands() > 1 << 20) return absl::InvalidArgumentError("member_strands: must be at most 1048576");
   if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
+  for (const auto& [name, listen] : {std::pair<const char*, std::string>{"grpc_listen", c.grpc_listen()},
+                                     {"http_listen", c.http_listen()}}) {
+    if (!IsLoopback(listen) && !c.allow_plaintext_beyond_loopback()) {
+      return absl::InvalidArgumentError(loyalty::StrCat(
+          name, ": ", listen, " is beyond loopback and this server speaks plaintext (no TLS); credentials would "
+          "cross the network in the clear. Listen on 127.0.0.1 behind a TLS-terminating proxy, or set "
+          "allow_plaintext_beyond_loopback (flag --allow_plaintext) for a network you trust"));
+    }
+  }
   if (c.grpc_max_concurrent_streams() > 10'000) {
     return absl::InvalidArgumentError("grpc_max_concurrent_streams: must be at most 10000");
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,7 +19,11 @@ absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path);
 // Fills unset fields with the documented defaults.
 void ApplyDefaults(internal::ServerConfig& config);
 
-// Checks values (ranges, currency) after defaults are applied.
+// Whether a listen address ("HOST:PORT") is on the loopback interface.
+bool IsLoopback(std::string_view listen);
+
+// Checks values (ranges, currency, plaintext only on loopback unless allowed)
+// after defaults are applied.
 absl::Status ValidateConfig(const internal::ServerConfig& config);
 
 }  // namespace loyalty::server

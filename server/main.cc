@@ -64,9 +64,9 @@ void RaiseOpenFileLimit() {
 int main(int argc, char** argv) {
   using loyalty::StrCat;
   std::string config_path, data_dir, grpc_listen, http_listen, port_file, http_port_file, hash_token;
-  bool demo = false;
+  bool demo = false, allow_plaintext = false;
   CLI::App app{"loyaltyd: the loyalty-program backend (gRPC and JSON over HTTP).\n"
-               "Without --config: the embedded demo (data in ./data, demo credentials printed)."};
+               "--demo without --config: the embedded demo (data in ./data, demo credentials printed)."};
   app.set_version_flag("--version", StrCat("loyaltyd ", LOYALTY_VERSION, " (", LOYALTY_GIT_COMMIT, ")"));
   app.add_option("--config", config_path, "configuration file (protobuf text; deploy/loyaltyd.textproto)")
       ->type_name("FILE");
@@ -79,7 +79,9 @@ int main(int argc, char** argv) {
       ->default_str("127.0.0.1:8080");
   app.add_option("--port_file", port_file, "write the bound gRPC port here once serving")->type_name("FILE");
   app.add_option("--http_port_file", http_port_file, "write the bound HTTP port here once serving")->type_name("FILE");
-  app.add_flag("--demo", demo, "add the demo credentials, program and members");
+  app.add_flag("--demo", demo, "add the demo credentials (public tokens), program and members");
+  app.add_flag("--allow_plaintext,--allow-plaintext", allow_plaintext,
+               "allow listening beyond loopback without TLS (allow_plaintext_beyond_loopback)");
   app.add_option("--hash-token,--hash_token", hash_token, "print the SHA-256 to put in token_sha256, and exit")
       ->type_name("TOKEN");
   try {
@@ -98,10 +100,14 @@ int main(int argc, char** argv) {
     auto loaded = loyalty::server::LoadConfigFile(config_path);
     if (!loaded.ok()) return Fail(loaded.status());
     config = std::move(*loaded);
-  } else {
-    config.set_demo(true);  // the embedded default
+  } else if (!demo) {
+    // The demo's tokens are public: they exist only when asked for.
+    return Fail(
+        "no --config FILE; pass one (deploy/loyaltyd.textproto is an annotated example), or --demo for "
+        "the embedded demo with its public demo credentials (deploy/run-demo.sh)");
   }
   if (demo) config.set_demo(true);
+  if (allow_plaintext) config.set_allow_plaintext_beyond_loopback(true);
   if (!data_dir.empty()) config.set_data_dir(data_dir);
   if (!grpc_listen.empty()) config.set_grpc_listen(grpc_listen);
   if (!http_listen.empty()) config.set_http_listen(http_listen);

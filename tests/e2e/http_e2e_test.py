@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -1086,6 +1087,46 @@ class StartupTest(unittest.TestCase):
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("--no_such_flag", (done.stdout + done.stderr).decode())
 
+    def test_no_config_and_no_demo_refuses_to_start(self):
+        """Without --config the public demo credentials exist only with --demo: otherwise loyaltyd exits 2 saying so."""
+        work = new_temp_dir("noconfig")
+        done = self.run_binary([f"--data_dir={work}/data", "--grpc_listen=127.0.0.1:0", "--http_listen=127.0.0.1:0"])
+        output = (done.stdout + done.stderr).decode()
+        self.assertEqual(done.returncode, 2, output)
+        self.assertIn("no --config FILE", output)
+        self.assertIn("--demo", output)
+        self.assertNotIn("demo-admin", output)
+        self.assertFalse(os.path.exists(f"{work}/data"), "nothing was created")
+
+    def test_plaintext_beyond_loopback_needs_the_flag(self):
+        """Listening on 0.0.0.0 without TLS is refused naming the address; --allow_plaintext permits it."""
+        work = new_temp_dir("plaintext")
+        for name, listens in (("grpc_listen", [f"--grpc_listen=0.0.0.0:{lp.free_port()}", "--http_listen=127.0.0.1:0"]),
+                              ("http_listen", ["--grpc_listen=127.0.0.1:0", f"--http_listen=0.0.0.0:{lp.free_port()}"])):
+            args = [f"--data_dir={work}/data", "--demo"] + listens
+            done = self.run_binary(args)
+            output = (done.stdout + done.stderr).decode()
+            self.assertEqual(done.returncode, 2, output)
+            self.assertIn(f"{name}: 0.0.0.0:", output)
+            self.assertIn("allow_plaintext_beyond_loopback", output)
+        grpc_port = lp.free_port()
+        proc = subprocess.Popen([ARGS.binary, f"--data_dir={work}/data", "--demo", "--allow_plaintext",
+                                 f"--grpc_listen=0.0.0.0:{grpc_port}", "--http_listen=127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            served = False
+            while time.monotonic() < deadline and proc.poll() is None and not served:
+                try:
+                    socket.create_connection(("127.0.0.1", grpc_port), timeout=0.2).close()
+                    served = True
+                except OSError:
+                    time.sleep(0.1)
+            self.assertTrue(served, "with --allow_plaintext it serves on 0.0.0.0")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)
+
     def test_second_server_on_a_bound_port_fails(self):
         """A second loyaltyd on a bound gRPC or HTTP port exits non-zero within 5 s naming it; the first goes on."""
         work = new_temp_dir("ports")
@@ -1102,7 +1143,7 @@ class StartupTest(unittest.TestCase):
                     started = time.monotonic()
                     try:
                         done = self.run_binary([f"--data_dir={work}/second-{n}", f"--grpc_listen={grpc_listen}",
-                                                f"--http_listen={http_listen}"], timeout_s=5.0)
+                                                f"--http_listen={http_listen}", "--demo"], timeout_s=5.0)
                     except subprocess.TimeoutExpired:
                         self.fail(f"a second loyaltyd on the {edge} address {taken} still runs after 5 s")
                     elapsed = time.monotonic() - started

@@ -264,8 +264,10 @@ TEST_F(IngestTest, SequenceContinuesAfterReopen) {
 // A checkpoint is a consistent copy that opens on its own.
 TEST_F(IngestTest, CheckpointOpensWithTheSameState) {
   ASSERT_TRUE(ingest_->ApplySale(MakeSale("tx-1", "m-1", {{1, 700}}), "m-1", Durability::kSynced).ok());
-  ASSERT_TRUE(store_->Checkpoint(dir_.Sub("backup")).ok());
-  auto copy = storage::Store::Open({.path = dir_.Sub("backup"), .create_if_missing = false});
+  auto path = store_->Checkpoint("backup");
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, dir_.Sub("db") + "-checkpoints/backup");
+  auto copy = storage::Store::Open({.path = *path, .create_if_missing = false});
   ASSERT_TRUE(copy.ok()) << copy.status();
   EXPECT_EQ(ReadMember(**copy, "m-1")->ledger_total_points(), 7);
 }
