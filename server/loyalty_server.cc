@@ -150,7 +150,9 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
   lanes_component_ = std::make_unique<StopFn>("lanes", [this] { lanes_->Stop(); });
   components_.push_back(lanes_component_.get());
-  ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock, &updates_);
+  LOYALTY_ASSIGN_OR_RETURN(std::string receipt_secret, Ingest::LoadReceiptSecret(*store_));
+  ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock, &updates_,
+                                     std::move(receipt_secret));
   pos_ops_ = std::make_unique<pos::PosOperations>(*ingest_, *lanes_, *store_, *members_, *programs_, *counters_, clock);
   member_ops_ = std::make_unique<MemberOperations>(*store_, *members_, *programs_, *counters_, clock, *ingest_,
                                                    *lanes_, updates_);

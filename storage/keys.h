@@ -19,6 +19,8 @@
 //   CF "identifiers" identifier_key := kind: uint8 ('c' card | 'p' phone) str8(value)
 //   CF "meta"        program_key    := "program/" fixed64(version)   every published program
 //                    "program/current"                               the newest one
+//                    "secret/receipt-codes"                          32 random bytes: the key of
+//                                                                    receipt codes (claims)
 //   CF "audit"       audit_key      := fixed64(version)              who published it, when
 //   CF "codes"       code_key       := ascii code                     one-time reward codes
 //   CF "counters"    counter_key    := ascii kind "/" id, e.g. "offer-used/coffee10";
@@ -88,6 +90,7 @@ absl::StatusOr<LedgerKeyParts> DecodeLedgerKey(std::string_view key);
 std::string IdentifierKey(IdentifierKind kind, std::string_view value);
 
 inline constexpr std::string_view kCurrentProgramKey = "program/current";
+inline constexpr std::string_view kReceiptCodeSecretKey = "secret/receipt-codes";
 std::string ProgramVersionKey(uint64_t version);
 std::string AuditKey(uint64_t version);
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);

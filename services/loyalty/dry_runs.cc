@@ -293,7 +293,6 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
         // history needs, from the first part again. Enrolments come first in
         // a history, so a projection from early on overshoots: at least
         // twice, at most four times as many parts as before.
-        peak_bytes = std::max(peak_bytes, options_.memory_budget_bytes);
         const double reached = std::min(1.0, std::max(fraction(seq_reached), 1e-9));
         const double projected = static_cast<double>(state_bytes) / reached * parts;
         const double needed = std::ceil(kPartHeadroom * projected / options.memory_limit_bytes);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cassert>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "base/str_cat.h"
@@ -25,9 +28,56 @@ std::string RefKey(const v1::TransactionRef& ref) {
 
 }  // namespace
 
+namespace {
+
+std::string RandomBytes(size_t n) {
+  std::string bytes(n, '\0');
+  const int ok = RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n));
+  assert(ok == 1);
+  (void)ok;
+  return bytes;
+}
+
+}  // namespace
+
 Ingest::Ingest(storage::Store& store, Members& members, const ProgramStore& programs, Counters& counters,
-               const Clock& clock, MemberUpdates* updates)
-    : store_(store), members_(members), programs_(programs), counters_(counters), clock_(clock), updates_(updates) {}
+               const Clock& clock, MemberUpdates* updates, std::string receipt_secret)
+    : store_(store),
+      members_(members),
+      programs_(programs),
+      counters_(counters),
+      clock_(clock),
+      updates_(updates),
+      receipt_secret_(receipt_secret.empty() ? RandomBytes(32) : std::move(receipt_secret)) {}
+
+absl::StatusOr<std::string> Ingest::LoadReceiptSecret(storage::Store& store) {
+  auto stored = store.Get(Cf::kMeta, storage::kReceiptCodeSecretKey);
+  if (stored.ok()) {
+    if (stored->size() != 32) return absl::DataLossError("the receipt code key in CF meta is not 32 bytes");
+    return *stored;
+  }
+  if (!absl::IsNotFound(stored.status())) return stored.status();
+  std::string secret = RandomBytes(32);
+  storage::WriteSet writes;
+  writes.PutRaw(Cf::kMeta, storage::kReceiptCodeSecretKey, secret);
+  LOYALTY_RETURN_IF_ERROR(store.Commit(writes, Durability::kSynced));
+  return secret;
+}
+
+std::string Ingest::ReceiptCode(const v1::TransactionRef& sale) const {
+  const std::string key = RefKey(sale);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_size = 0;
+  HMAC(EVP_sha256(), receipt_secret_.data(), static_cast<int>(receipt_secret_.size()),
+       reinterpret_cast<const unsigned char*>(key.data()), key.size(), mac, &mac_size);
+  assert(mac_size >= 8);
+  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no I, O, 0, 1: read off paper
+  uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits = (bits << 8) | mac[i];
+  std::string code;
+  for (int i = 0; i < 12; ++i) code.push_back(kAlphabet[(bits >> (5 * i)) & 31]);
+  return code;
+}
 
 absl::Status Ingest::CommitMember(storage::WriteSet& writes, Durability durability, Member member) {
   LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
@@ -139,6 +189,8 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
     CommitMemberChanges(*member, writes, event.seq(), entries, cause);
     outcome.set_member_id(member->record.member_id());
     *outcome.mutable_balance() = BalanceOf(*member, clock_.NowUnixSeconds());
+  } else if (event.has_sale()) {
+    outcome.set_receipt_code(ReceiptCode(event.sale().ref()));  // printed: the buyer may claim it
   }
   assert(event.has_received_at());
   event.set_member_id(outcome.member_id());
@@ -324,10 +376,11 @@ absl::StatusOr<Applied> Ingest::ApplyVoid(const v1::Void& v, Durability durabili
 absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim, Durability durability) {
   const std::string sale_key = RefKey(claim.sale());
   auto sale_lock = sale_locks_.Lock(sale_key);
+  const auto no_receipt = [] {
+    return absl::NotFoundError("sale: no receipt with this reference, receipt_code and total_minor");
+  };
   auto found = ReadSale(claim.sale(), "sale");
-  if (absl::IsFailedPrecondition(found.status())) {
-    return absl::NotFoundError(loyalty::StrCat("sale: no sale ", RefText(claim.sale())));
-  }
+  if (absl::IsFailedPrecondition(found.status())) return no_receipt();
   if (!found.ok()) return found.status();
   RecordedSale recorded = std::move(*found);
   internal::SaleState& sale = *recorded.record.mutable_sale();
@@ -337,9 +390,12 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
     return absl::DataLossError(loyalty::StrCat("sale ", RefText(claim.sale()), " has no event record"));
   }
   const v1::Sale& original = (*event)->sale();
-  if (claim.total_minor() != original.total_minor()) {
-    return absl::FailedPreconditionError("total_minor: does not match the receipt");
-  }
+  // Both must match, and a wrong one answers as an unknown sale does: the
+  // answer tells nothing about which receipts exist.
+  const std::string expected_code = ReceiptCode(claim.sale());
+  const bool code_matches = claim.receipt_code().size() == expected_code.size() &&
+                            CRYPTO_memcmp(claim.receipt_code().data(), expected_code.data(), expected_code.size()) == 0;
+  if (!code_matches || claim.total_minor() != original.total_minor()) return no_receipt();
   if (sale.member_id() == claim.member_id()) {
     // Claimed by this member before: the same answer again.
     int64_t points = 0;

@@ -43,8 +43,16 @@ struct Applied {
 class Ingest {
  public:
   // `updates`, if given, hears about every member an event changed.
+  // `receipt_secret` keys the receipt codes of anonymous sales (see
+  // LoadReceiptSecret); empty: a random one for this process (tests).
   Ingest(storage::Store& store, Members& members, const ProgramStore& programs, Counters& counters,
-         const Clock& clock, MemberUpdates* updates = nullptr);
+         const Clock& clock, MemberUpdates* updates = nullptr, std::string receipt_secret = "");
+
+  // The key of receipt codes, kept in CF meta; made at the first start.
+  static absl::StatusOr<std::string> LoadReceiptSecret(storage::Store& store);
+  // The code printed on an anonymous sale's receipt: 12 characters of
+  // base32 from an HMAC-SHA256 of its reference.
+  std::string ReceiptCode(const v1::TransactionRef& sale) const;
 
   // `member_id` is the resolved member, empty for an anonymous sale.
   absl::StatusOr<Applied> ApplySale(const v1::Sale& sale, const std::string& member_id,
@@ -120,6 +128,7 @@ class Ingest {
   Counters& counters_;
   const Clock& clock_;
   MemberUpdates* updates_;
+  const std::string receipt_secret_;
   KeyLocks txn_locks_;
   // A sale's state is changed by returns and voids (on the sale's lane) and by
   // a claim (on the member's lane): this lock keeps them apart. Always taken

@@ -5,6 +5,7 @@
 
 #include "services/loyalty/engine/offers.h"
 
+#include "base/log.h"
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
@@ -167,7 +168,10 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
     if (claim.total_minor() < 0 || claim.total_minor() > kMaxSaleTotalMinor) {
       return FieldError("total_minor", "is out of range");
     }
-    return members_.Read(claim.member_id()).status();
+    if (claim.receipt_code().empty()) return FieldError("receipt_code", "is required (printed on the receipt)");
+    if (claim.receipt_code().size() > 32) return FieldError("receipt_code", "must be at most 32 characters");
+    LOYALTY_RETURN_IF_ERROR(members_.Read(claim.member_id()).status());
+    return claim_failures_.Check(claim.member_id(), clock_.NowUnixSeconds(), "receipt claims");
   }();
   if (!checked.ok()) {
     done(checked);
@@ -175,7 +179,14 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
   }
   lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
     absl::StatusOr<v1::ClaimReceiptResponse> answer = [&]() -> absl::StatusOr<v1::ClaimReceiptResponse> {
-      LOYALTY_ASSIGN_OR_RETURN(Applied applied, ingest_.ApplyClaim(claim, storage::Durability::kBuffered));
+      absl::StatusOr<Applied> claimed = ingest_.ApplyClaim(claim, storage::Durability::kBuffered);
+      if (absl::IsNotFound(claimed.status())) {
+        // A wrong reference, code or total: counted against the member.
+        claim_failures_.Failed(claim.member_id(), clock_.NowUnixSeconds());
+        LogWarning(loyalty::StrCat("receipt claim refused for member ", claim.member_id(), ": ",
+                                   claimed.status().message()));
+      }
+      LOYALTY_ASSIGN_OR_RETURN(Applied applied, std::move(claimed));
       v1::ClaimReceiptResponse out;
       out.set_points_earned(applied.outcome.points_earned());
       *out.mutable_balance() = applied.outcome.balance();

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "services/common/attempt_limiter.h"
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/member.pb.h"
 #include "services/auth/auth.h"
@@ -84,6 +85,9 @@ class MemberOperations {
   Ingest& ingest_;
   Lanes& lanes_;
   MemberUpdates& updates_;
+  // Receipt claims a member got wrong: 5 within 10 minutes, then refused a
+  // while (the receipt code has 60 bits: no guessing within that).
+  AttemptLimiter claim_failures_{5, 600, 100'000};
 };
 
 // The member as they see it at `now`: balance, tier and progress, stage and

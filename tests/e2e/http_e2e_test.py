@@ -378,7 +378,7 @@ class PosHttpTest(HttpServerTestCase):
             "kind": "EVENT_KIND_SALE", "member_id": member_id,
             "points_earned": "74", "points_reversed": "0", "balance": balance(74),
             "net_amount_minor": "7646", "currency": "EUR", "discount_total_minor": "0",
-            "applied_offer_ids": []})
+            "applied_offer_ids": [], "receipt_code": ""})  # a code only on anonymous sales
 
         retry = self.record_sale(s)
         self.assertEqual(retry.status, 200, repr(retry))
@@ -662,12 +662,13 @@ class MemberHttpTest(HttpServerTestCase):
                          400, "FAILED_PRECONDITION", 9)
 
     def test_claim_receipt(self):
-        """POST claims earns an anonymous sale's points once; another member's claim or a wrong total is 400."""
+        """POST claims earns an anonymous sale's points once, with the receipt's code; another member's claim is 400, a wrong total or code 404."""
         anonymous = sale(new_txn("claim"), [line(1, 2500)])
         sold = self.ok(self.record_sale(anonymous), "anonymous sale")
         self.assertEqual((sold["member_id"], sold["points_earned"]), ("", "0"))
+        self.assertRegex(sold["receipt_code"], r"^[A-Z2-9]{12}$", "the code to print on the receipt")
         token = MEMBER_TOKENS["m-dave"]
-        claim = {"sale": anonymous["ref"], "total_minor": "2500"}
+        claim = {"sale": anonymous["ref"], "total_minor": "2500", "receipt_code": sold["receipt_code"]}
         claimed = self.ok(self.http("POST", "/v1/members/me/claims", claim, token), "claim")
         self.assertEqual(claimed, {"points_earned": "25", "balance": balance(25)})
         again = self.ok(self.http("POST", "/v1/members/me/claims", claim, token), "claim retry")
@@ -676,12 +677,13 @@ class MemberHttpTest(HttpServerTestCase):
         with self.subTest("bob claims dave's receipt"):
             self.assertError(self.http("POST", f"/v1/members/{BOB}/claims", claim, ADMIN_TOKEN),
                              400, "FAILED_PRECONDITION", 9)
-        with self.subTest("a wrong total"):
+        with self.subTest("a wrong total or code"):
             other = sale(new_txn("claim"), [line(1, 1000)])
-            self.ok(self.record_sale(other))
-            self.assertError(self.http("POST", "/v1/members/me/claims",
-                                       {"sale": other["ref"], "total_minor": "999"}, token),
-                             400, "FAILED_PRECONDITION", 9)
+            code = self.ok(self.record_sale(other))["receipt_code"]
+            for total, guess in (("999", code), ("1000", "AAAAAAAAAAAA")):
+                self.assertError(self.http("POST", "/v1/members/me/claims",
+                                           {"sale": other["ref"], "total_minor": total, "receipt_code": guess}, token),
+                                 404, "NOT_FOUND", 5)
         self.assertEqual(self.member("m-dave")["balance"], balance(25))
 
 

@@ -147,6 +147,7 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
       claim.set_member_id("m-" + std::to_string(pick(kMembers)));
       *claim.mutable_sale() = sale.ref();
       claim.set_total_minor(sale.total_minor());
+      claim.set_receipt_code(ingest_->ReceiptCode(sale.ref()));
       auto r = ingest_->ApplyClaim(claim, Durability::kBuffered);
       if (!r.ok()) {
         ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
