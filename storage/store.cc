@@ -215,9 +215,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   std::unique_ptr<Store> store(new Store());
   store->block_cache_ = table.block_cache;
   store->path_ = options.path;
-  store->checkpoint_dir_ = options.checkpoint_dir.empty()
-                               ? std::filesystem::path(options.path).lexically_normal().string() + "-checkpoints"
-                               : options.checkpoint_dir;
+  std::string data_path = std::filesystem::path(options.path).lexically_normal().string();
+  while (data_path.size() > 1 && data_path.back() == '/') data_path.pop_back();  // "x/" + "-checkpoints" is inside x
+  store->checkpoint_dir_ = options.checkpoint_dir.empty() ? data_path + "-checkpoints" : options.checkpoint_dir;
   while (store->checkpoint_dir_.size() > 1 && store->checkpoint_dir_.back() == '/') store->checkpoint_dir_.pop_back();
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);

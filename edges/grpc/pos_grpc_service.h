@@ -6,7 +6,10 @@
 // every event read. An unreadable or oversized event, a stream over its byte
 // limit, a cancelled or broken stream apply nothing and say so. The caller's
 // role is checked before anything is read, and the bytes all backlog streams
-// hold at once are bounded (BacklogLimits).
+// hold at once are bounded (BacklogLimits). A clean end and a broken stream
+// both end the reads; they are told apart by the call's cancellation, which
+// gRPC sets when the stream breaks (a test cancels after 420 events and finds
+// nothing recorded; the callback API gives no stronger signal).
 //
 // Thread-safety: the service is called by gRPC's threads concurrently.
 #pragma once

@@ -26,30 +26,41 @@ class AttemptLimiter {
   AttemptLimiter(size_t max_failures, int64_t window_seconds, size_t max_keys)
       : max_failures_(max_failures), window_(window_seconds), max_keys_(max_keys) {}
 
-  // OK, or RESOURCE_EXHAUSTED naming `what` and when to try again.
-  absl::Status Check(const std::string& key, int64_t now, std::string_view what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = failures_.find(key);
-    if (it == failures_.end()) return absl::OkStatus();
-    Expire(it->second, now);
-    if (it->second.size() < max_failures_) return absl::OkStatus();
-    const int64_t retry_in = std::max<int64_t>(1, it->second.front() + window_ - now);
-    return absl::ResourceExhaustedError(loyalty::StrCat(what, ": ", max_failures_, " failed attempts within ", window_,
-                                                        " s; try again in ", retry_in, " s"));
-  }
-
-  void Failed(const std::string& key, int64_t now) {
+  // Counts an attempt as failed from the start, so that attempts made at
+  // once cannot all pass before the first failure is counted: OK (the
+  // attempt is counted), or RESOURCE_EXHAUSTED naming `what` and when to try
+  // again (not counted). Call Succeeded when the attempt succeeds.
+  absl::Status Begin(const std::string& key, int64_t now, std::string_view what) {
     std::lock_guard<std::mutex> lock(mu_);
     std::deque<int64_t>& times = failures_[key];
     Expire(times, now);
-    times.push_back(now);
-    while (times.size() > max_failures_) times.pop_front();
-    if (failures_.size() > max_keys_) {
-      auto oldest = std::min_element(failures_.begin(), failures_.end(), [](const auto& a, const auto& b) {
-        return a.second.back() < b.second.back();
-      });
-      failures_.erase(oldest);
+    if (times.size() >= max_failures_) {
+      const int64_t retry_in = std::max<int64_t>(1, times.front() + window_ - now);
+      return absl::ResourceExhaustedError(loyalty::StrCat(what, ": ", max_failures_, " failed attempts within ",
+                                                          window_, " s; try again in ", retry_in, " s"));
     }
+    times.push_back(now);
+    if (failures_.size() > max_keys_) {
+      auto oldest = failures_.end();
+      for (auto it = failures_.begin(); it != failures_.end(); ++it) {
+        if (it->first == key) continue;
+        if (oldest == failures_.end() || it->second.empty() ||
+            (!oldest->second.empty() && it->second.back() < oldest->second.back())) {
+          oldest = it;
+        }
+      }
+      if (oldest != failures_.end()) failures_.erase(oldest);
+    }
+    return absl::OkStatus();
+  }
+
+  // The attempt Begin counted succeeded: it is not a failure.
+  void Succeeded(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = failures_.find(key);
+    if (it == failures_.end()) return;
+    if (!it->second.empty()) it->second.pop_back();
+    if (it->second.empty()) failures_.erase(it);
   }
 
  private:

@@ -317,7 +317,9 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
       }
       // Compare this part's members with their stored state.
       auto it = store_.NewIterator(storage::Cf::kMembers, snapshot.get());
+      uint64_t scanned = 0;
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (++scanned % 4096 == 0 && stopping_requested()) return absl::CancelledError("dry run: cancelled");
         auto id = storage::DecodeMemberKey(it->key().ToStringView());
         if (!id.ok()) return Annotate(id.status(), "dry run");
         if (parts > 1 && PartOf(*id, parts) != part) continue;

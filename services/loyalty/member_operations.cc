@@ -171,7 +171,7 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
     if (claim.receipt_code().empty()) return FieldError("receipt_code", "is required (printed on the receipt)");
     if (claim.receipt_code().size() > 32) return FieldError("receipt_code", "must be at most 32 characters");
     LOYALTY_RETURN_IF_ERROR(members_.Read(claim.member_id()).status());
-    return claim_failures_.Check(claim.member_id(), clock_.NowUnixSeconds(), "receipt claims");
+    return claim_failures_.Begin(claim.member_id(), clock_.NowUnixSeconds(), "receipt claims");
   }();
   if (!checked.ok()) {
     done(checked);
@@ -180,9 +180,9 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
   lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
     absl::StatusOr<v1::ClaimReceiptResponse> answer = [&]() -> absl::StatusOr<v1::ClaimReceiptResponse> {
       absl::StatusOr<Applied> claimed = ingest_.ApplyClaim(claim, storage::Durability::kBuffered);
-      if (absl::IsNotFound(claimed.status())) {
-        // A wrong reference, code or total: counted against the member.
-        claim_failures_.Failed(claim.member_id(), clock_.NowUnixSeconds());
+      if (!absl::IsNotFound(claimed.status())) {
+        claim_failures_.Succeeded(claim.member_id());  // only a wrong reference, code or total counts
+      } else {
         LogWarning(loyalty::StrCat("receipt claim refused for member ", claim.member_id(), ": ",
                                    claimed.status().message()));
       }

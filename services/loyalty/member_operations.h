@@ -86,7 +86,8 @@ class MemberOperations {
   Lanes& lanes_;
   MemberUpdates& updates_;
   // Receipt claims a member got wrong: 5 within 10 minutes, then refused a
-  // while (the receipt code has 60 bits: no guessing within that).
+  // while (the receipt code has 60 bits: no guessing within that, even over
+  // many member accounts).
   AttemptLimiter claim_failures_{5, 600, 100'000};
 };
 

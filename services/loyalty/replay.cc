@@ -240,9 +240,13 @@ class Replayer {
         if (o.id == id) offer = &o;
       }
       if (offer == nullptr || offer->budget_redemptions <= 0) continue;
+      // The earliest uses, one past the budget (whether it ran out); a
+      // recovered claimed sale comes out of order.
       std::vector<uint64_t>& uses = out_.budgeted_offer_uses[id];
-      if (uses.size() <= static_cast<size_t>(offer->budget_redemptions)) {  // one past: whether it ran out
-        uses.push_back(ctx.seq);
+      uses.insert(std::upper_bound(uses.begin(), uses.end(), ctx.seq), ctx.seq);
+      if (uses.size() > static_cast<size_t>(offer->budget_redemptions) + 1) {
+        uses.pop_back();
+      } else {
         bytes_ += sizeof(uint64_t);
       }
     }

@@ -14,7 +14,9 @@
 // with RESOURCE_EXHAUSTED past ReplayOptions::memory_limit_bytes, so a caller
 // with a budget replays the members in parts (dry_runs.h).
 //
-// Thread-safety: a replay reads a snapshot; run any number at once.
+// Thread-safety: a replay reads a snapshot (and, for a claimed anonymous sale
+// in a partial replay, the sale's stored event and record, which never
+// change once written); run any number at once.
 #pragma once
 
 #include <functional>
