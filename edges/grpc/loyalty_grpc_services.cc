@@ -53,6 +53,13 @@ grpc::ServerUnaryReactor* MemberGrpcService::ListRewards(grpc::CallbackServerCon
                [&](const auth::Principal& who) { return ops_.ListRewards(who, *request); });
 }
 
+grpc::ServerUnaryReactor* MemberGrpcService::IssueTillCode(grpc::CallbackServerContext* context,
+                                                           const v1::IssueTillCodeRequest* request,
+                                                           v1::TillCode* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.IssueTillCode(who, *request); });
+}
+
 grpc::ServerUnaryReactor* MemberGrpcService::Redeem(grpc::CallbackServerContext* context,
                                                     const v1::RedeemRequest* request, v1::RedeemResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

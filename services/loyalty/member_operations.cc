@@ -1,6 +1,10 @@
 #include "services/loyalty/member_operations.h"
 
 #include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
 #include <charconv>
 
 #include "services/loyalty/engine/offers.h"
@@ -142,13 +146,16 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
                            std::function<void(absl::StatusOr<v1::RedeemResponse>)> done) {
   absl::Status checked = [&]() -> absl::Status {
     LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
-    // The member in the app, or a terminal the member stands at (the code is
-    // then used in the sale being rung up), or an admin.
+    // The member in the app, or a terminal the member stands at with the
+    // till code the app shows (the reward's code is then used in the sale
+    // being rung up), or an admin.
     if (who.role != auth::Role::kTerminal) {
       LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
     }
     LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
-    return ValidateId("request_id", request.request_id());
+    LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
+    if (who.role == auth::Role::kTerminal) return CheckTillCode(request);
+    return absl::OkStatus();
   }();
   if (!checked.ok()) {
     done(checked);
@@ -157,6 +164,60 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
   lanes_.Run(request.member_id(), [this, request, done = std::move(done)]() mutable {
     AnswerWhenDurable(store_, ingest_.ApplyRedeem(request, storage::Durability::kBuffered), std::move(done));
   });
+}
+
+namespace {
+
+constexpr int64_t kTillCodeSeconds = 120;
+constexpr size_t kMaxTillCodes = 100'000;
+
+}  // namespace
+
+absl::StatusOr<v1::TillCode> MemberOperations::IssueTillCode(const auth::Principal& who,
+                                                            const v1::IssueTillCodeRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(members_.Read(request.member_id()).status());
+  uint32_t random = 0;
+  const int ok = RAND_bytes(reinterpret_cast<unsigned char*>(&random), sizeof(random));
+  assert(ok == 1);
+  (void)ok;
+  char digits[8];
+  std::snprintf(digits, sizeof(digits), "%06u", random % 1'000'000);
+  const int64_t now = clock_.NowUnixSeconds();
+  v1::TillCode out;
+  out.set_code(digits);
+  out.mutable_expires_at()->set_seconds(now + kTillCodeSeconds);
+  std::lock_guard<std::mutex> lock(till_mu_);
+  if (till_codes_.size() >= kMaxTillCodes) {
+    std::erase_if(till_codes_, [now](const auto& entry) { return entry.second.expires_at <= now; });
+    if (till_codes_.size() >= kMaxTillCodes) {
+      return absl::ResourceExhaustedError("till codes: too many members hold one now; try again in a minute");
+    }
+  }
+  till_codes_[request.member_id()] = TillCodeEntry{digits, now + kTillCodeSeconds, ""};
+  return out;
+}
+
+absl::Status MemberOperations::CheckTillCode(const v1::RedeemRequest& request) {
+  if (request.till_code().empty()) {
+    return FieldError("till_code", "is required when a terminal redeems: the member's app shows one");
+  }
+  const int64_t now = clock_.NowUnixSeconds();
+  LOYALTY_RETURN_IF_ERROR(till_failures_.Begin(request.member_id(), now, "till codes"));
+  std::lock_guard<std::mutex> lock(till_mu_);
+  auto it = till_codes_.find(request.member_id());
+  const bool matches = it != till_codes_.end() && it->second.expires_at > now &&
+                       it->second.code.size() == request.till_code().size() &&
+                       CRYPTO_memcmp(it->second.code.data(), request.till_code().data(), it->second.code.size()) == 0 &&
+                       (it->second.used_by_request.empty() || it->second.used_by_request == request.request_id());
+  if (!matches) {
+    return absl::PermissionDeniedError(
+        "till_code: wrong, expired or already used; ask the member to show a new one in the app");
+  }
+  till_failures_.Succeeded(request.member_id());
+  it->second.used_by_request = request.request_id();  // spent: only this redemption's retries pass
+  return absl::OkStatus();
 }
 
 void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimReceiptRequest& claim,

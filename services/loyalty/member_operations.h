@@ -10,6 +10,10 @@
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
 
+#include <mutex>
+
+#include <map>
+
 #include <functional>
 #include <memory>
 
@@ -55,6 +59,8 @@ class MemberOperations {
   absl::StatusOr<v1::ListOffersResponse> ListOffers(const auth::Principal& who,
                                                     const v1::ListOffersRequest& request) const;
   // The rewards catalog with what the member can afford.
+  // The member's till code (see member.proto); replaces an earlier one.
+  absl::StatusOr<v1::TillCode> IssueTillCode(const auth::Principal& who, const v1::IssueTillCodeRequest& request);
   absl::StatusOr<v1::ListRewardsResponse> ListRewards(const auth::Principal& who,
                                                       const v1::ListRewardsRequest& request) const;
   // Newest first. The page token is the entry id to continue below.
@@ -89,6 +95,18 @@ class MemberOperations {
   // while (the receipt code has 60 bits: no guessing within that, even over
   // many member accounts).
   AttemptLimiter claim_failures_{5, 600, 100'000};
+  // Till codes by member: one each, in memory (lost on restart: the app
+  // asks for a new one). Wrong codes tried by terminals: 5 a member within
+  // 10 minutes (a 6-digit code lives 2 minutes).
+  struct TillCodeEntry {
+    std::string code;
+    int64_t expires_at = 0;
+    std::string used_by_request;  // the redemption it was spent on (its retries pass)
+  };
+  absl::Status CheckTillCode(const v1::RedeemRequest& request);
+  std::mutex till_mu_;
+  std::map<std::string, TillCodeEntry> till_codes_;
+  AttemptLimiter till_failures_{5, 600, 100'000};
 };
 
 // The member as they see it at `now`: balance, tier and progress, stage and

@@ -94,7 +94,7 @@ TEST_F(HttpServerTest, EveryRpcHasARouteThatIsServed) {
       ++routes;
     }
   }
-  EXPECT_EQ(routes, 24);  // 25 RPCs, one of them the event stream
+  EXPECT_EQ(routes, 25);  // 26 RPCs, one of them the event stream
 }
 
 // Credentials and roles are gRPC's: the expected HTTP status of each cell.

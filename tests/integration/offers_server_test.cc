@@ -278,5 +278,64 @@ TEST_F(OffersServerTest, RedeemIdempotentAndStock) {
   EXPECT_FALSE(rewards.rewards(1).in_stock());
 }
 
+// A terminal spends a member's points only with the till code the member's
+// app shows (finding: a store-2 terminal turned 800 of another member's
+// points into a code for itself): without it, with a wrong or used one,
+// nothing is spent; five wrong codes stop a member's till codes a while.
+TEST_F(OffersServerTest, TerminalRedemptionNeedsTheMembersTillCode) {
+  Give("m-1", 1000, "till-give");
+  v1::RedeemRequest r;
+  r.set_member_id("m-1");
+  r.set_reward_id("free-coffee");
+  r.set_request_id("till-1");
+  v1::RedeemResponse out;
+  grpc::Status s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("till_code: is required when a terminal redeems", 0), 0u) << s.error_message();
+  r.set_till_code("123456");
+  EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Available("m-1"), 1000) << "nothing spent";
+
+  // Only the member (or an admin) gets a code.
+  v1::IssueTillCodeRequest issue;
+  issue.set_member_id("m-1");
+  v1::TillCode code;
+  EXPECT_EQ(member_->IssueTillCode(As("terminal").get(), issue, &code).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(member_->IssueTillCode(As("member").get(), issue, &code).ok());
+  EXPECT_EQ(code.code().size(), 6u);
+  EXPECT_EQ(code.expires_at().seconds(), loyalty::testing::kNow + 120);
+  r.set_till_code(code.code());
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Available("m-1"), 1000 - 150);
+  ASSERT_TRUE(member_->Redeem(As("terminal-2").get(), r, &out).ok()) << "a retry of the same redemption passes";
+  EXPECT_EQ(Available("m-1"), 1000 - 150);
+  r.set_request_id("till-2");
+  EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << "a used code";
+
+  // Expired after two minutes.
+  ASSERT_TRUE(member_->IssueTillCode(As("member").get(), issue, &code).ok());
+  clock_.AdvanceSeconds(121);
+  r.set_till_code(code.code());
+  EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Guessing: after five wrong codes (three above) even the right one waits.
+  ASSERT_TRUE(member_->IssueTillCode(As("member").get(), issue, &code).ok());
+  for (int i = 0; i < 2; ++i) {
+    r.set_till_code(code.code() == "000000" ? "000001" : "000000");
+    EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  r.set_till_code(code.code());
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(Available("m-1"), 1000 - 150);
+  // The member's own app needs no till code.
+  r.clear_till_code();
+  r.set_request_id("till-app");
+  ASSERT_TRUE(member_->Redeem(As("member").get(), r, &out).ok());
+  EXPECT_EQ(Available("m-1"), 1000 - 300);
+}
+
 }  // namespace
 }  // namespace loyalty
