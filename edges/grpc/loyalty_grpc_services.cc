@@ -23,6 +23,21 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// Authenticates, then starts `call(principal, done)`; `done` (on any thread)
+// finishes the call with its result.
+template <class Response, class Call>
+grpc::ServerUnaryReactor* AsyncUnary(grpc::CallbackServerContext* context,
+                                     const auth::Authenticator& authenticator, Response* response, Call call) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto who = CallerOf(context, authenticator);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  call(*who, [reactor, response](absl::StatusOr<Response> r) { FinishUnary(reactor, response, std::move(r)); });
+  return reactor;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* MemberGrpcService::GetMember(grpc::CallbackServerContext* context,
@@ -62,31 +77,15 @@ grpc::ServerUnaryReactor* MemberGrpcService::IssueTillCode(grpc::CallbackServerC
 
 grpc::ServerUnaryReactor* MemberGrpcService::Redeem(grpc::CallbackServerContext* context,
                                                     const v1::RedeemRequest* request, v1::RedeemResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
-  ops_.Redeem(*who, *request, [reactor, response](absl::StatusOr<v1::RedeemResponse> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.Redeem(who, *request, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* MemberGrpcService::ClaimReceipt(grpc::CallbackServerContext* context,
                                                           const v1::ClaimReceiptRequest* request,
                                                           v1::ClaimReceiptResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
-  ops_.ClaimReceipt(*who, *request, [reactor, response](absl::StatusOr<v1::ClaimReceiptResponse> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.ClaimReceipt(who, *request, std::move(done)); });
 }
 
 namespace {
@@ -182,31 +181,15 @@ grpc::ServerWriteReactor<v1::MemberView>* MemberGrpcService::WatchMember(
 grpc::ServerUnaryReactor* AdminGrpcService::EnrollMember(grpc::CallbackServerContext* context,
                                                          const v1::EnrollMemberRequest* request,
                                                          v1::EnrollMemberResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
-  ops_.EnrollMember(*who, *request, [reactor, response](absl::StatusOr<v1::EnrollMemberResponse> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.EnrollMember(who, *request, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::AdjustPoints(grpc::CallbackServerContext* context,
                                                          const v1::AdjustPointsRequest* request,
                                                          v1::AdjustPointsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
-  ops_.AdjustPoints(*who, *request, [reactor, response](absl::StatusOr<v1::AdjustPointsResponse> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.AdjustPoints(who, *request, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::GetProgram(grpc::CallbackServerContext* context,
@@ -247,17 +230,9 @@ grpc::ServerUnaryReactor* AdminGrpcService::UpdateProgram(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AdminGrpcService::DryRunProgram(grpc::CallbackServerContext* context,
                                                           const v1::UpdateProgramRequest* request,
                                                           v1::DryRunReport* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
   // The replay runs as a dry run job, off the gRPC threads.
-  ops_.DryRunProgram(*who, *request, [reactor, response](absl::StatusOr<v1::DryRunReport> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.DryRunProgram(who, *request, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* AdminGrpcService::StartDryRun(grpc::CallbackServerContext* context,
@@ -284,16 +259,8 @@ grpc::ServerUnaryReactor* AdminGrpcService::ListAudit(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminGrpcService::RunExpiry(grpc::CallbackServerContext* context,
                                                       const v1::RunExpiryRequest* request,
                                                       v1::RunExpiryResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto who = CallerOf(context, authenticator_);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return reactor;
-  }
-  ops_.RunExpiry(*who, [reactor, response](absl::StatusOr<v1::RunExpiryResponse> r) {
-    FinishUnary(reactor, response, std::move(r));
-  });
-  return reactor;
+  return AsyncUnary(context, authenticator_, response,
+                    [&](const auth::Principal& who, auto done) { ops_.RunExpiry(who, std::move(done)); });
 }
 
 }  // namespace loyalty

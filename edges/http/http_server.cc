@@ -115,7 +115,8 @@ class HttpServer::Impl {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), buffer_(std::max<size_t>(16 << 10, server.options_.max_header_bytes + 4096)) {}
+      : server_(server), peer_(PeerOf(socket)), stream_(std::move(socket)),
+        buffer_(std::max<size_t>(16 << 10, server.options_.max_header_bytes + 4096)) {}
   ~Session() {
     server_.Remove(this);
     if (closed_callback_) closed_callback_();
@@ -162,6 +163,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void EndStreamNow();
 
   HttpServer::Impl& server_;
+  // The client's address as gRPC writes it, "ipv4:127.0.0.1:51234" (for
+  // logs), read once per connection.
+  static std::string PeerOf(const tcp::socket& socket) {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) return "";
+    const bool v6 = remote.address().is_v6();
+    return loyalty::StrCat(v6 ? "ipv6:[" : "ipv4:", remote.address().to_string(), v6 ? "]:" : ":", remote.port());
+  }
+  const std::string peer_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;  // bounded: the header limit and a little
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -319,14 +330,7 @@ void Session::Dispatch() {
   call.request.content_type = std::string(request[bhttp::field::content_type]);
   call.request.origin = std::string(request[bhttp::field::origin]);
   call.request.body = std::move(request.body());
-  {
-    boost::system::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) {
-      call.request.peer = loyalty::StrCat(remote.address().is_v6() ? "ipv6:[" : "ipv4:", remote.address().to_string(),
-                                          remote.address().is_v6() ? "]:" : ":", remote.port());
-    }
-  }
+  call.request.peer = peer_;
   // The answer holds the session: while the handler works, no read or
   // write is pending on it to keep it alive.
   auto self = shared_from_this();
