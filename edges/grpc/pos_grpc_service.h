@@ -8,8 +8,9 @@
 // role is checked before anything is read, and the bytes all backlog streams
 // hold at once are bounded (BacklogLimits). A clean end and a broken stream
 // both end the reads; they are told apart by the call's cancellation, which
-// gRPC sets when the stream breaks (a test cancels after 420 events and finds
-// nothing recorded; the callback API gives no stronger signal).
+// gRPC sets when the stream breaks, or (a message past its size limit) a
+// little later: a stream that ended waits 100 ms before it is applied. The
+// callback API gives no stronger signal.
 //
 // Thread-safety: the service is called by gRPC's threads concurrently.
 #pragma once
