@@ -12,4 +12,8 @@ inline constexpr char kStorageFaultPayload[] = "type.loyalty/storage-fault";
 // after an operation that already told the caller) leaves it as it is.
 inline constexpr char kForCallerPayload[] = "type.loyalty/for-caller";
 
+// A refusal that may succeed later (a rate limit): when, in milliseconds
+// (decimal). gRPC sends it as google.rpc.RetryInfo, HTTP as Retry-After.
+inline constexpr char kRetryAfterPayload[] = "type.loyalty/retry-after-ms";
+
 }  // namespace loyalty

@@ -64,6 +64,12 @@ bench_write_config() {
     echo "member_strands: 1024"
     echo "block_cache_mb: 256"
     echo "shutdown_grace_ms: 5000"
+    # The bench measures the server, not its per-caller limits: one
+    # credential per store sends what a whole chain would.
+    echo "terminal_rate_limit { per_second: 0 }"
+    echo "admin_rate_limit { per_second: 0 }"
+    echo "member_rate_limit { per_second: 0 }"
+    echo "member_lookup_rate_limit { per_second: 0 }"
     echo "credentials { name: \"bench admin\" role: ROLE_ADMIN token_sha256: \"$(bench_sha256 "$BENCH_ADMIN_TOKEN")\" }"
     local k
     for ((k = 1; k <= stores; k++)); do

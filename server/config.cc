@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
@@ -72,6 +73,26 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.grpc_handshake_timeout_ms() == 0) c.set_grpc_handshake_timeout_ms(10'000);
   if (c.grpc_max_backlog_bytes() == 0) c.set_grpc_max_backlog_bytes(32 << 20);
   if (c.grpc_backlog_buffer_mb() == 0) c.set_grpc_backlog_buffer_mb(256);
+  if (c.storage_min_free_mb() == 0) c.set_storage_min_free_mb(256);
+  if (c.has_member_jwt()) {
+    auto* jwt = c.mutable_member_jwt();
+    if (jwt->clock_skew_s() == 0) jwt->set_clock_skew_s(60);
+    if (jwt->member_claim().empty()) jwt->set_member_claim("sub");
+    if (jwt->reload_interval_s() == 0) jwt->set_reload_interval_s(60);
+  }
+  // A limit written in the file (even per_second 0, no limit) is kept;
+  // an absent one gets its default.
+  for (auto [has, limit, per_second, burst] :
+       {std::tuple{c.has_terminal_rate_limit(), c.mutable_terminal_rate_limit(), 500.0, 1000u},
+        std::tuple{c.has_member_rate_limit(), c.mutable_member_rate_limit(), 10.0, 40u},
+        std::tuple{c.has_admin_rate_limit(), c.mutable_admin_rate_limit(), 200.0, 400u},
+        std::tuple{c.has_member_lookup_rate_limit(), c.mutable_member_lookup_rate_limit(), 5.0, 30u}}) {
+    if (!has) {
+      limit->set_per_second(per_second);
+      limit->set_burst(burst);
+    }
+    if (limit->burst() == 0) limit->set_burst(static_cast<uint32_t>(std::max(1.0, 2 * limit->per_second())));
+  }
 }
 
 bool IsLoopback(std::string_view listen) {
@@ -87,12 +108,46 @@ absl::Status ValidateConfig(const internal::ServerConfig& c) {
   if (c.member_cache_mb() > 1 << 20) return absl::InvalidArgumentError("member_cache_mb: must be at most 1048576");
   for (const auto& [name, listen] : {std::pair<const char*, std::string>{"grpc_listen", c.grpc_listen()},
                                      {"http_listen", c.http_listen()}}) {
-    if (!IsLoopback(listen) && !c.allow_plaintext_beyond_loopback()) {
+    if (!IsLoopback(listen) && !c.allow_plaintext_beyond_loopback() && c.tls().cert_chain_file().empty()) {
       return absl::InvalidArgumentError(loyalty::StrCat(
           name, ": ", listen, " is beyond loopback and this server speaks plaintext (no TLS); credentials would "
           "cross the network in the clear. Listen on 127.0.0.1 behind a TLS-terminating proxy, or set "
           "allow_plaintext_beyond_loopback (flag --allow_plaintext) for a network you trust"));
     }
+  }
+  for (const auto& [name, limit] : {std::pair<const char*, const internal::RateLimit*>{"terminal_rate_limit", &c.terminal_rate_limit()},
+                                    {"member_rate_limit", &c.member_rate_limit()},
+                                    {"admin_rate_limit", &c.admin_rate_limit()},
+                                    {"member_lookup_rate_limit", &c.member_lookup_rate_limit()}}) {
+    if (!(limit->per_second() >= 0 && limit->per_second() <= 1e6)) {
+      return absl::InvalidArgumentError(loyalty::StrCat(name, ".per_second: must be 0 (no limit) to 1000000"));
+    }
+  }
+  if (c.has_member_jwt()) {
+    const internal::MemberJwtConfig& jwt = c.member_jwt();
+    if (jwt.jwks_file().empty()) return absl::InvalidArgumentError("member_jwt.jwks_file: is required");
+    if (jwt.issuer().empty()) return absl::InvalidArgumentError("member_jwt.issuer: is required");
+    if (jwt.audience().empty()) return absl::InvalidArgumentError("member_jwt.audience: is required");
+    if (jwt.clock_skew_s() > 3600) return absl::InvalidArgumentError("member_jwt.clock_skew_s: must be at most 3600");
+  }
+  if (const internal::TlsConfig& tls = c.tls(); c.has_tls()) {
+    if (tls.cert_chain_file().empty() != tls.private_key_file().empty()) {
+      return absl::InvalidArgumentError("tls: cert_chain_file and private_key_file go together");
+    }
+    if (tls.cert_chain_file().empty() && !tls.client_ca_file().empty()) {
+      return absl::InvalidArgumentError("tls.client_ca_file: needs cert_chain_file and private_key_file (TLS itself)");
+    }
+    if (tls.require_terminal_certificate() && tls.client_ca_file().empty()) {
+      return absl::InvalidArgumentError("tls.require_terminal_certificate: needs client_ca_file to verify them by");
+    }
+    for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"tls.cert_chain_file", &tls.cert_chain_file()},
+                                     {"tls.private_key_file", &tls.private_key_file()},
+                                     {"tls.client_ca_file", &tls.client_ca_file()}}) {
+      if (!path->empty() && !std::ifstream(*path).good()) {
+        return absl::InvalidArgumentError(loyalty::StrCat(name, ": cannot read ", *path));
+      }
+    }
+    if (tls.reload_interval_s() > 86'400) return absl::InvalidArgumentError("tls.reload_interval_s: must be at most 86400");
   }
   if (c.grpc_max_concurrent_streams() > 10'000) {
     return absl::InvalidArgumentError("grpc_max_concurrent_streams: must be at most 10000");

@@ -83,6 +83,7 @@ class Timers final : public Component {
     });
   }
   void FlushFigures() {
+    if (!store_.WritesAllowed().ok()) return;  // kept in memory until writes go on (readiness says why)
     if (absl::Status s = counters_.FlushFigures(store_); !s.ok()) {
       LogError(loyalty::StrCat("flushing figures: ", s.ToString()));
     }
@@ -111,7 +112,7 @@ absl::StatusOr<std::unique_ptr<LoyaltyServer>> LoyaltyServer::Start(const intern
   LOYALTY_RETURN_IF_ERROR(s->StartEdges(config));
   s->RegisterMetrics();
   LogInfo(loyalty::StrCat("loyaltyd: data in ", config.data_dir(), ", next event seq ",
-                          s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size(), " credentials, ",
+                          s->store_->LastAllocatedEventSeq() + 1, ", ", s->authenticator_->size() + s->credentials_->size(), " credentials, ",
                           config.worker_threads(), " workers on ", config.member_strands(), " member lanes"));
   return s;
 }
@@ -120,11 +121,19 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   auto authenticator = auth::Authenticator::Create(config.credentials());
   if (!authenticator.ok()) return authenticator.status();
   authenticator_ = std::make_unique<auth::Authenticator>(std::move(*authenticator));
+  auto limit_of = [](const internal::RateLimit& l) { return RateLimit{l.per_second(), static_cast<double>(l.burst())}; };
+  auth::CallRateLimits limits;
+  limits.terminal = limit_of(config.terminal_rate_limit());
+  limits.member = limit_of(config.member_rate_limit());
+  limits.admin = limit_of(config.admin_rate_limit());
+  authenticator_->SetRateLimits(limits);
+  authenticator_->SetTerminalCertificates(config.tls().require_terminal_certificate());
 
   storage::StoreOptions store_options;
   store_options.path = config.data_dir();
   store_options.block_cache_bytes = config.block_cache_mb() << 20;
   store_options.checkpoint_dir = config.checkpoint_dir();
+  store_options.min_free_bytes = config.storage_min_free_mb() << 20;
   LOYALTY_ASSIGN_OR_RETURN(store_, storage::Store::Open(store_options));
   storage_component_ = std::make_unique<StopFn>("storage", [this] {
     if (counters_) {
@@ -133,6 +142,18 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
     close_status_ = store_->Close();
   });
   components_.push_back(storage_component_.get());
+  LOYALTY_ASSIGN_OR_RETURN(credentials_, auth::CredentialStore::Open(*store_, clock));
+  authenticator_->SetCredentialStore(credentials_.get());
+  if (const internal::MemberJwtConfig& jwt = config.member_jwt(); !jwt.jwks_file().empty()) {
+    auth::JwtOptions options;
+    options.issuer = jwt.issuer();
+    options.audience = jwt.audience();
+    options.clock_skew = std::chrono::seconds(jwt.clock_skew_s());
+    options.member_claim = jwt.member_claim();
+    LOYALTY_ASSIGN_OR_RETURN(member_jwts_, auth::MemberJwts::Load(jwt.jwks_file(), std::move(options),
+                                                                  std::chrono::seconds(jwt.reload_interval_s())));
+    authenticator_->SetMemberJwts(member_jwts_.get(), [&clock] { return clock.NowUnixSeconds(); });
+  }
 
   // The initial program applies only to a new data folder; after that the
   // stored, versioned program rules (AdminService.UpdateProgram changes it).
@@ -153,7 +174,8 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   LOYALTY_ASSIGN_OR_RETURN(std::string receipt_secret, Ingest::LoadReceiptSecret(*store_));
   ingest_ = std::make_unique<Ingest>(*store_, *members_, *programs_, *counters_, clock, &updates_,
                                      std::move(receipt_secret));
-  pos_ops_ = std::make_unique<pos::PosOperations>(*ingest_, *lanes_, *store_, *members_, *programs_, *counters_, clock);
+  pos_ops_ = std::make_unique<pos::PosOperations>(*ingest_, *lanes_, *store_, *members_, *programs_, *counters_, clock,
+                                                  limit_of(config.member_lookup_rate_limit()));
   member_ops_ = std::make_unique<MemberOperations>(*store_, *members_, *programs_, *counters_, clock, *ingest_,
                                                    *lanes_, updates_);
   DryRunOptions dry_run_options;
@@ -162,6 +184,7 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   components_.push_back(dry_runs_.get());
   admin_ops_ = std::make_unique<AdminOperations>(*store_, *members_, *lanes_, clock, *programs_, *dry_runs_,
                                                  counters_.get(), &updates_);
+  admin_ops_->SetCredentialStore(credentials_.get());
   const auto interval = std::chrono::seconds(config.expiry_interval_s() == 0 ? 3600 : config.expiry_interval_s());
   timers_ = std::make_unique<Timers>(*admin_ops_, *counters_, *store_, interval);
   components_.push_back(timers_.get());
@@ -169,7 +192,13 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
 }
 
 absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
+  TlsFiles tls;
+  tls.cert_chain_file = config.tls().cert_chain_file();
+  tls.private_key_file = config.tls().private_key_file();
+  tls.client_ca_file = config.tls().client_ca_file();
+  tls.reload_interval_s = config.tls().reload_interval_s() == 0 ? 60 : config.tls().reload_interval_s();
   http::HttpServerOptions server_options;
+  server_options.tls = tls;
   server_options.listen = config.http_listen();
   server_options.threads = config.http_threads();
   server_options.max_connections = config.http_max_connections();
@@ -190,6 +219,7 @@ absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
   // gRPC last: its health check says SERVING only once both edges listen.
   GrpcEdgeOptions grpc_options;
   grpc_options.listen = config.grpc_listen();
+  grpc_options.tls = tls;
   grpc_options.max_concurrent_streams = static_cast<int>(config.grpc_max_concurrent_streams());
   grpc_options.max_connection_idle_ms = static_cast<int>(config.grpc_max_connection_idle_ms());
   grpc_options.keepalive_time_ms = static_cast<int>(config.grpc_keepalive_time_ms());
@@ -205,7 +235,9 @@ absl::Status LoyaltyServer::StartEdges(const internal::ServerConfig& config) {
 
 absl::Status LoyaltyServer::Ready() const {
   if (draining_.load(std::memory_order_acquire)) return absl::UnavailableError("the server is draining");
-  return absl::OkStatus();
+  // Writes refused: sales would be refused too, so a balancer sends them
+  // elsewhere (reads still work here).
+  return store_->WritesAllowed();
 }
 
 void LoyaltyServer::RegisterMetrics() {
@@ -247,6 +279,16 @@ void LoyaltyServer::RegisterMetrics() {
               f.delayed_write_rate);
     out.Counter("loyaltyd_rocksdb_write_stalls_total", "Write stops and slowdowns so far, all column families", {},
                 f.write_stalls);
+    out.Gauge("loyaltyd_disk_free_bytes", "Free bytes of the data folder's file system (last check)", {},
+              f.free_disk_bytes);
+    out.Gauge("loyaltyd_disk_min_free_bytes", "Free bytes kept on the data folder's file system: below, writes are refused",
+              {}, s->store_->min_free_bytes());
+    for (auto [refusal, reason] : {std::pair{storage::WriteRefusal::kDiskLow, "disk_low"},
+                                   std::pair{storage::WriteRefusal::kReadOnly, "read_only"},
+                                   std::pair{storage::WriteRefusal::kSyncFailed, "sync_failed"}}) {
+      out.Gauge("loyaltyd_storage_writes_refused", "1 while writes are refused, by reason", {{"reason", reason}},
+                f.write_refusal == refusal ? 1 : 0);
+    }
     out.Counter("loyaltyd_wal_syncs_total", "WAL fsyncs done", {}, s->store_->wal_syncs());
     out.Counter("loyaltyd_wal_sync_answers_total", "Answers WAL syncs made durable", {}, s->store_->wal_sync_waiters());
     out.Gauge("loyaltyd_lane_queued_tasks", "Events and tasks waiting in member lanes", {}, s->lanes_->queued_tasks());

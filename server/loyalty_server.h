@@ -32,6 +32,7 @@
 #include "edges/http/http_edge.h"
 #include "loyalty/internal/config.pb.h"
 #include "services/auth/auth.h"
+#include "services/auth/credential_store.h"
 #include "services/common/clock.h"
 #include "services/common/lanes.h"
 #include "services/loyalty/admin_operations.h"
@@ -76,6 +77,8 @@ class LoyaltyServer {
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::CredentialStore> credentials_;
+  std::unique_ptr<auth::MemberJwts> member_jwts_;
   std::unique_ptr<ProgramStore> programs_;
   std::unique_ptr<Counters> counters_;
   MemberUpdates updates_;

@@ -170,6 +170,14 @@ std::string ProgramVersionKey(uint64_t version) {
   return out;
 }
 
+std::string CredentialKey(std::string_view credential_id) { return loyalty::StrCat(kCredentialPrefix, credential_id); }
+
+std::string CredentialAuditKey(uint64_t seq) {
+  std::string out(kCredentialAuditPrefix);
+  AppendFixed64(&out, seq);
+  return out;
+}
+
 std::string AuditKey(uint64_t version) { return EventKey(version); }
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key) { return DecodeEventKey(key); }
 

@@ -92,6 +92,12 @@ std::string IdentifierKey(IdentifierKind kind, std::string_view value);
 inline constexpr std::string_view kCurrentProgramKey = "program/current";
 inline constexpr std::string_view kReceiptCodeSecretKey = "secret/receipt-codes";
 std::string ProgramVersionKey(uint64_t version);
+// Run-time credentials (services/auth/credential_store.h): "credential/<id>"
+// each, "credential-audit/<fixed64 seq>" each change.
+inline constexpr std::string_view kCredentialPrefix = "credential/";
+inline constexpr std::string_view kCredentialAuditPrefix = "credential-audit/";
+std::string CredentialKey(std::string_view credential_id);
+std::string CredentialAuditKey(uint64_t seq);
 std::string AuditKey(uint64_t version);
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);
 

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <pthread.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cassert>
@@ -19,6 +20,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 
 #include "absl/strings/escaping.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "base/status_payloads.h"
 #include "base/str_cat.h"
@@ -219,25 +221,124 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   while (data_path.size() > 1 && data_path.back() == '/') data_path.pop_back();  // "x/" + "-checkpoints" is inside x
   store->checkpoint_dir_ = options.checkpoint_dir.empty() ? data_path + "-checkpoints" : options.checkpoint_dir;
   while (store->checkpoint_dir_.size() > 1 && store->checkpoint_dir_.back() == '/') store->checkpoint_dir_.pop_back();
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
-  if (!s.ok()) return FromRocks(s, loyalty::StrCat("open RocksDB at ", options.path));
-  assert(store->handles_.size() == static_cast<size_t>(Cf::kCount));
+  store->db_options_ = db_options;
+  store->descriptors_ = std::move(descriptors);
+  store->min_free_bytes_ = options.min_free_bytes;
+  store->disk_check_interval_ = options.disk_check_interval;
+  store->manual_wal_flush_ = options.manual_wal_flush;
 
-  // Recover the event sequence from the last event in the log.
-  auto it = store->NewIterator(Cf::kEvents);
+  // On a disk below the reserve, read-only: opening read-write writes a new
+  // MANIFEST and WAL and may flush the recovered one.
+  const uint64_t free_bytes = store->ReadFreeDiskBytes();
+  store->free_disk_bytes_.store(free_bytes);
+  const bool read_only = free_bytes < store->min_free_bytes_;
+  store->disk_low_.store(read_only);
+  if (read_only) {
+    LogWarning(loyalty::StrCat("storage: the disk of ", options.path, " has ", free_bytes >> 20, " MiB free, less than the ",
+                               store->min_free_bytes_ >> 20, " MiB kept free: opening read-only; writes start once space is freed"));
+  }
+  auto instance = std::make_unique<Instance>();
+  if (absl::Status opened = store->OpenInstance(read_only, *instance); !opened.ok()) {
+    if (read_only) {
+      return absl::UnavailableError(loyalty::StrCat(opened.message(), " (the disk is nearly full: ", free_bytes >> 20,
+                                                    " MiB free; a new data folder cannot be created read-only)"));
+    }
+    return opened;
+  }
+  store->live_.store(instance.get(), std::memory_order_release);
+  store->instances_.push_back(std::move(instance));
+  if (absl::Status read = store->ReadNextEventSeq(); !read.ok()) return read;
+  store->sync_thread_ = std::thread([s = store.get()] { s->RunWalSync(); });
+  store->disk_thread_ = std::thread([s = store.get()] { s->RunDiskChecks(); });
+  return store;
+}
+
+absl::Status Store::OpenInstance(bool read_only, Instance& out) {
+  rocksdb::Status s =
+      read_only ? rocksdb::DB::OpenForReadOnly(db_options_, path_, descriptors_, &out.handles, &out.db)
+                : rocksdb::DB::Open(db_options_, path_, descriptors_, &out.handles, &out.db);
+  if (!s.ok()) return FromRocks(s, loyalty::StrCat(read_only ? "open RocksDB read-only at " : "open RocksDB at ", path_));
+  assert(out.handles.size() == static_cast<size_t>(Cf::kCount));
+  out.read_only = read_only;
+  return absl::OkStatus();
+}
+
+// Recovers the event sequence from the last event in the log.
+absl::Status Store::ReadNextEventSeq() {
+  auto it = NewIterator(Cf::kEvents);
   it->SeekToLast();
   if (it->Valid()) {
     auto last = DecodeEventKey(std::string_view(it->key().data(), it->key().size()));
     if (!last.ok()) return last.status();
-    store->next_event_seq_.store(*last + 1);
+    next_event_seq_.store(*last + 1);
   } else if (!it->status().ok()) {
     return FromRocks(it->status(), "read last event");
   }
-  it.reset();
-  store->manual_wal_flush_ = options.manual_wal_flush;
-  store->sync_thread_ = std::thread([s = store.get()] { s->RunWalSync(); });
-  return store;
+  return absl::OkStatus();
+}
+
+uint64_t Store::ReadFreeDiskBytes() const {
+  struct statvfs vfs {};
+  if (statvfs(path_.c_str(), &vfs) != 0) return UINT64_MAX;  // unknown: not a reason to refuse writes
+  return static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+}
+
+WriteRefusal Store::write_refusal() const {
+  if (sync_failed_.load(std::memory_order_acquire)) return WriteRefusal::kSyncFailed;
+  if (live().read_only) return WriteRefusal::kReadOnly;
+  if (disk_low_.load(std::memory_order_acquire)) return WriteRefusal::kDiskLow;
+  return WriteRefusal::kNone;
+}
+
+absl::Status Store::WritesAllowed() const {
+  // Not a storage fault: the caller may be told this as it is.
+  switch (write_refusal()) {
+    case WriteRefusal::kNone:
+      return absl::OkStatus();
+    case WriteRefusal::kDiskLow:
+    case WriteRefusal::kReadOnly:
+      return absl::UnavailableError(
+          "storage: writes are paused while the server's disk is nearly full (reads keep working); retry later");
+    case WriteRefusal::kSyncFailed:
+      return absl::UnavailableError("storage: writes stopped after a failed disk write; the server needs a restart");
+  }
+  return absl::InternalError("unknown write refusal");
+}
+
+void Store::CheckDisk() {
+  const uint64_t free_bytes = ReadFreeDiskBytes();
+  free_disk_bytes_.store(free_bytes, std::memory_order_relaxed);
+  const bool low = free_bytes < min_free_bytes_;
+  if (disk_low_.exchange(low, std::memory_order_acq_rel) != low) {
+    if (low) {
+      LogWarning(loyalty::StrCat("storage: the disk of ", path_, " has ", free_bytes >> 20, " MiB free, less than the ",
+                                 min_free_bytes_ >> 20, " MiB kept free: writes are paused, reads go on"));
+    } else {
+      LogInfo(loyalty::StrCat("storage: the disk of ", path_, " has ", free_bytes >> 20, " MiB free again"));
+    }
+  }
+  if (low || !live().read_only) return;
+  std::lock_guard<std::mutex> lock(instances_mu_);
+  if (!live().read_only) return;
+  auto instance = std::make_unique<Instance>();
+  if (absl::Status opened = OpenInstance(/*read_only=*/false, *instance); !opened.ok()) {
+    LogError(loyalty::StrCat("storage: reopening read-write failed (retried at the next check): ", opened.ToString()));
+    return;
+  }
+  // The same data: the read-only instance saw every commit made before it.
+  live_.store(instance.get(), std::memory_order_release);
+  instances_.push_back(std::move(instance));
+  LogInfo(loyalty::StrCat("storage: ", path_, " reopened read-write; writes go on"));
+}
+
+void Store::RunDiskChecks() {
+  pthread_setname_np(pthread_self(), "disk-check");
+  std::unique_lock<std::mutex> lock(disk_mu_);
+  while (!disk_cv_.wait_for(lock, disk_check_interval_, [this] { return disk_stopping_; })) {
+    lock.unlock();
+    CheckDisk();
+    lock.lock();
+  }
 }
 
 namespace {
@@ -264,14 +365,16 @@ uint64_t IntProperty(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std
 
 Store::Figures Store::ReadFigures() const {
   Figures f;
-  if (db_ == nullptr) return f;
+  if (live_.load() == nullptr) return f;
+  const Instance& in = live();
+  rocksdb::DB* db_ = in.db;
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     FamilyFigures ff{CfName(static_cast<Cf>(i))};
-    ff.live_table_bytes = IntProperty(db_, handles_[i], rocksdb::DB::Properties::kLiveSstFilesSize);
-    ff.memtable_bytes = IntProperty(db_, handles_[i], rocksdb::DB::Properties::kCurSizeAllMemTables);
-    ff.pending_compaction_bytes = IntProperty(db_, handles_[i], rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+    ff.live_table_bytes = IntProperty(db_, in.handles[i], rocksdb::DB::Properties::kLiveSstFilesSize);
+    ff.memtable_bytes = IntProperty(db_, in.handles[i], rocksdb::DB::Properties::kCurSizeAllMemTables);
+    ff.pending_compaction_bytes = IntProperty(db_, in.handles[i], rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
     std::map<std::string, std::string> stats;
-    if (db_->GetMapProperty(handles_[i], rocksdb::DB::Properties::kCFStats, &stats)) {
+    if (db_->GetMapProperty(in.handles[i], rocksdb::DB::Properties::kCFStats, &stats)) {
       for (const char* key : {"io_stalls.total_stop", "io_stalls.total_slowdown"}) {
         auto it = stats.find(key);
         if (it != stats.end()) f.write_stalls += std::strtoull(it->second.c_str(), nullptr, 10);
@@ -283,6 +386,8 @@ Store::Figures Store::ReadFigures() const {
     f.block_cache_usage_bytes = block_cache_->GetUsage();
     f.block_cache_capacity_bytes = block_cache_->GetCapacity();
   }
+  f.free_disk_bytes = free_disk_bytes();
+  f.write_refusal = write_refusal();
   f.writes_stopped = IntProperty(db_, db_->DefaultColumnFamily(), rocksdb::DB::Properties::kIsWriteStopped) != 0;
   f.delayed_write_rate = IntProperty(db_, db_->DefaultColumnFamily(), rocksdb::DB::Properties::kActualDelayedWriteRate);
   return f;
@@ -299,15 +404,24 @@ void Store::RunWalSync() {
     lock.unlock();
     // Every waiter in `batch` queued after its commits returned, so this
     // sync covers them. Commits made meanwhile wait for the next one.
-    const auto sync_started = std::chrono::steady_clock::now();
-    const rocksdb::Status s = manual_wal_flush_ ? db_->FlushWAL(/*sync=*/true) : db_->SyncWAL();
-    WalSyncSeconds().Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started).count());
-    CommitsPerSync().Observe(static_cast<double>(batch.size()));
     // A failed sync is final: after a failed fsync the kernel may drop the
     // dirty pages and report a later fsync as good, so nothing committed
     // after it may be acknowledged either (the operator restarts the server;
-    // RocksDB recovers to the last consistent point of its WAL).
-    if (!s.ok() && sync_failure_.ok()) sync_failure_ = FromRocks(s, "sync WAL");
+    // RocksDB recovers to the last consistent point of its WAL). The WAL is
+    // not touched again: a sync after a failed write asserts in RocksDB.
+    // A read-only instance has nothing to sync.
+    const Instance& in = live();
+    if (sync_failure_.ok() && !in.read_only) {
+      const auto sync_started = std::chrono::steady_clock::now();
+      const rocksdb::Status s = manual_wal_flush_ ? in.db->FlushWAL(/*sync=*/true) : in.db->SyncWAL();
+      WalSyncSeconds().Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started).count());
+      CommitsPerSync().Observe(static_cast<double>(batch.size()));
+      if (!s.ok()) {
+        sync_failure_ = FromRocks(s, "sync WAL");
+        sync_failed_.store(true, std::memory_order_release);
+        LogError(loyalty::StrCat("storage: ", sync_failure_.ToString(), "; writes stop until a restart"));
+      }
+    }
     const absl::Status status = sync_failure_;
     wal_syncs_.fetch_add(1, std::memory_order_relaxed);
     wal_sync_waiters_.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -333,29 +447,49 @@ Store::~Store() {
 }
 
 absl::Status Store::Close() {
-  if (db_ == nullptr) return absl::OkStatus();
+  if (live_.load() == nullptr) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(disk_mu_);
+    disk_stopping_ = true;
+  }
+  disk_cv_.notify_one();
+  if (disk_thread_.joinable()) disk_thread_.join();
   {
     std::lock_guard<std::mutex> lock(sync_mu_);
     sync_stopping_ = true;
   }
   sync_cv_.notify_one();
   if (sync_thread_.joinable()) sync_thread_.join();  // answers every waiter first
-  if (manual_wal_flush_) (void)db_->FlushWAL(/*sync=*/true);  // the memtable flush below persists it anyway
-  rocksdb::FlushOptions flush;
-  flush.wait = true;
-  rocksdb::Status flushed = db_->Flush(flush, handles_);
-  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-  handles_.clear();
-  rocksdb::Status closed = db_->Close();
-  delete db_;
-  db_ = nullptr;
-  if (!flushed.ok()) return FromRocks(flushed, "flush on close");
-  return FromRocks(closed, "close RocksDB");
+  std::lock_guard<std::mutex> lock(instances_mu_);
+  absl::Status result;
+  for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
+    Instance& in = **it;
+    rocksdb::Status flushed;
+    // After a failed sync the WAL is left alone (see RunWalSync); on a
+    // full disk a flush would only fail. RocksDB replays the WAL at the
+    // next open either way.
+    if (!in.read_only && !sync_failed_.load() && !disk_low_.load()) {
+      if (manual_wal_flush_) (void)in.db->FlushWAL(/*sync=*/true);  // the memtable flush below persists it anyway
+      rocksdb::FlushOptions flush;
+      flush.wait = true;
+      flushed = in.db->Flush(flush, in.handles);
+    }
+    for (auto* h : in.handles) in.db->DestroyColumnFamilyHandle(h);
+    in.handles.clear();
+    rocksdb::Status closed = in.db->Close();
+    delete in.db;
+    in.db = nullptr;
+    if (result.ok() && !flushed.ok()) result = FromRocks(flushed, "flush on close");
+    if (result.ok() && !closed.ok()) result = FromRocks(closed, "close RocksDB");
+  }
+  live_.store(nullptr);
+  instances_.clear();
+  return result;
 }
 
 absl::Status Store::Commit(const WriteSet& writes, Durability durability) {
-  assert(db_ != nullptr);
   if (writes.Empty()) return absl::OkStatus();
+  if (absl::Status allowed = WritesAllowed(); !allowed.ok()) return allowed;
   rocksdb::WriteBatch batch;
   for (const auto& op : writes.ops_) {
     rocksdb::Status s = op.merge   ? batch.Merge(Handle(op.cf), op.key, *op.value)
@@ -365,13 +499,12 @@ absl::Status Store::Commit(const WriteSet& writes, Durability durability) {
   }
   // Never sync=true here: the WAL-sync thread does every fsync, so a commit
   // never holds RocksDB's write group (and the commits behind it) for one.
-  LOYALTY_RETURN_IF_ERROR_ROCKS(db_->Write(rocksdb::WriteOptions(), &batch), "commit");
+  LOYALTY_RETURN_IF_ERROR_ROCKS(db()->Write(rocksdb::WriteOptions(), &batch), "commit");
   if (durability == Durability::kSynced) return SyncWal();
   return absl::OkStatus();
 }
 
 absl::Status Store::SyncWal() {
-  assert(db_ != nullptr);
   std::promise<absl::Status> synced;
   std::future<absl::Status> result = synced.get_future();
   WhenDurable([&synced](absl::Status s) { synced.set_value(std::move(s)); });
@@ -379,9 +512,8 @@ absl::Status Store::SyncWal() {
 }
 
 absl::StatusOr<std::string> Store::Get(Cf cf, std::string_view key) const {
-  assert(db_ != nullptr);
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(cf), key, &value);
+  rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), Handle(cf), key, &value);
   if (s.IsNotFound()) return absl::NotFoundError(CfName(cf));
   if (!s.ok()) return FromRocks(s, loyalty::StrCat("read ", CfName(cf)));
   return value;
@@ -393,15 +525,17 @@ absl::Status Store::CorruptValue(Cf cf, std::string_view key) const {
 }
 
 std::unique_ptr<Store::Snapshot> Store::GetSnapshot() const {
-  assert(db_ != nullptr);
-  return std::unique_ptr<Snapshot>(new Snapshot(db_));
+  return std::unique_ptr<Snapshot>(new Snapshot(db()));
 }
 
 std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf, const Snapshot* snapshot) const {
-  assert(db_ != nullptr);
+  const Instance& in = live();
   rocksdb::ReadOptions options;
-  if (snapshot != nullptr) options.snapshot = snapshot->get();
-  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(options, Handle(cf)));
+  if (snapshot != nullptr) {
+    assert(snapshot->db_ == in.db && "a snapshot of a replaced instance");
+    options.snapshot = snapshot->get();
+  }
+  return std::unique_ptr<rocksdb::Iterator>(in.db->NewIterator(options, in.Handle(cf)));
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters() const {
@@ -415,7 +549,6 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters
 }
 
 absl::StatusOr<std::string> Store::Checkpoint(std::string_view name) {
-  assert(db_ != nullptr);
   const bool name_ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
                        std::all_of(name.begin(), name.end(), [](char c) {
                          return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -437,7 +570,9 @@ absl::StatusOr<std::string> Store::Checkpoint(std::string_view name) {
     return absl::AlreadyExistsError(loyalty::StrCat("name: a checkpoint named ", name, " exists"));
   }
   rocksdb::Checkpoint* raw = nullptr;
-  rocksdb::Status s = rocksdb::Checkpoint::Create(db_, &raw);
+  // A checkpoint writes (a MANIFEST copy, a flush): not on a nearly full disk.
+  if (absl::Status allowed = WritesAllowed(); !allowed.ok()) return allowed;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db(), &raw);
   if (!s.ok()) return FromRocks(s, "create checkpoint object");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   if (absl::Status made = FromRocks(checkpoint->CreateCheckpoint(dir), loyalty::StrCat("checkpoint to ", dir));

@@ -23,11 +23,24 @@
 // that depends on earlier (buffered) commits is safe once it waited for a
 // sync that started after it read them.
 //
+// A full disk. RocksDB must never meet one: Debian's build keeps its
+// assertions, and a WAL write that fails half way aborts the process in the
+// next sync. So the store keeps `min_free_bytes` free on the data folder's
+// file system: a disk thread reads its free space every
+// `disk_check_interval`, and while it is below the reserve every Commit
+// answers UNAVAILABLE (reads keep working); once space is freed, writes go
+// on by themselves. Started on a disk already below the reserve, the store
+// opens RocksDB read-only (which writes nothing) and reopens it read-write
+// when space returns; the read-only instance stays open until Close, since
+// readers may still hold its iterators. A failed WAL sync stops all writes
+// (see RunWalSync), and the WAL is not touched again until Close.
+//
 // Thread-safety: all methods are safe to call concurrently, except Close(),
 // which must be called once after every other call has returned.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -71,6 +84,19 @@ struct StoreOptions {
   // Where Checkpoint writes, one folder per checkpoint; empty: the data
   // folder's path with "-checkpoints" added.
   std::string checkpoint_dir;
+  // Writes are refused while the data folder's file system has less free
+  // than this (room for RocksDB's flushes and compactions, which write
+  // whatever the callers do). 0: no reserve (tests of storage faults).
+  uint64_t min_free_bytes = 256ull << 20;
+  std::chrono::milliseconds disk_check_interval{250};
+};
+
+// Why writes are refused, if they are.
+enum class WriteRefusal {
+  kNone,
+  kDiskLow,     // free space below the reserve; resumes by itself
+  kReadOnly,    // opened read-only on a full disk; reopens by itself
+  kSyncFailed,  // a WAL sync failed: a restart recovers
 };
 
 // Appends the deterministic encoding of `m` to `out`: equal messages give
@@ -135,8 +161,22 @@ class Store {
     bool writes_stopped = false;        // rocksdb.is-write-stopped
     uint64_t delayed_write_rate = 0;    // bytes/s while writes are slowed, else 0
     uint64_t write_stalls = 0;          // stops and slowdowns so far, all families
+    uint64_t free_disk_bytes = 0;       // the data folder's file system, last check
+    WriteRefusal write_refusal = WriteRefusal::kNone;
   };
   Figures ReadFigures() const;
+
+  // Free bytes of the data folder's file system at the last check, and the
+  // reserve kept free.
+  uint64_t free_disk_bytes() const { return free_disk_bytes_.load(std::memory_order_relaxed); }
+  uint64_t min_free_bytes() const { return min_free_bytes_; }
+  WriteRefusal write_refusal() const;
+  // OK if commits are taken now, else the UNAVAILABLE a Commit answers.
+  absl::Status WritesAllowed() const;
+  // Reads the free space now (the disk thread does this every interval;
+  // tests call it to act at once). Reopens a read-only store read-write if
+  // space returned.
+  void CheckDisk();
 
   // The raw value, or NotFound.
   absl::StatusOr<std::string> Get(Cf cf, std::string_view key) const;
@@ -160,7 +200,7 @@ class Store {
 
    private:
     friend class Store;
-    Snapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+    explicit Snapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
     rocksdb::DB* db_;
     const rocksdb::Snapshot* snapshot_;
   };
@@ -192,19 +232,47 @@ class Store {
   const std::string& path() const { return path_; }
 
  private:
+  // One opened RocksDB instance. Replaced only once: read-only to
+  // read-write (see CheckDisk); the replaced one stays open until Close.
+  struct Instance {
+    rocksdb::DB* db = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    bool read_only = false;
+    rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return handles[static_cast<int>(cf)]; }
+  };
+
   Store() = default;
   absl::Status CorruptValue(Cf cf, std::string_view key) const;
-  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const {
-    return handles_[static_cast<int>(cf)];
-  }
+  const Instance& live() const { return *live_.load(std::memory_order_acquire); }
+  rocksdb::DB* db() const { return live().db; }
+  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return live().Handle(cf); }
+  absl::Status OpenInstance(bool read_only, Instance& out);
+  absl::Status ReadNextEventSeq();
 
   void RunWalSync();
+  void RunDiskChecks();
+  uint64_t ReadFreeDiskBytes() const;
 
   std::string path_;
   std::string checkpoint_dir_;
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // What Open was given, for the reopen.
+  rocksdb::DBOptions db_options_;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors_;
+  std::mutex instances_mu_;  // guards instances_ and the reopen
+  std::vector<std::unique_ptr<Instance>> instances_;
+  std::atomic<Instance*> live_{nullptr};
   std::shared_ptr<rocksdb::Cache> block_cache_;
+
+  // The disk thread and what it last read.
+  uint64_t min_free_bytes_ = 0;
+  std::chrono::milliseconds disk_check_interval_{250};
+  std::atomic<uint64_t> free_disk_bytes_{UINT64_MAX};
+  std::atomic<bool> disk_low_{false};
+  std::atomic<bool> sync_failed_{false};
+  std::mutex disk_mu_;
+  std::condition_variable disk_cv_;
+  bool disk_stopping_ = false;
+  std::thread disk_thread_;
   std::atomic<uint64_t> next_event_seq_{1};
 
   // The WAL-sync thread and its queue of waiters.

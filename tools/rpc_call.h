@@ -1,15 +1,21 @@
 // tools/rpc_call.h: one unary gRPC call as loyaltyctl makes it: bearer token,
 // deadline, and retries of transient failures (UNAVAILABLE,
-// DEADLINE_EXCEEDED) with the same request, as a terminal would. Every
-// other status is a definite answer and is returned at once.
+// DEADLINE_EXCEEDED) with the same request, as a terminal would; a rate
+// limit's refusal (RESOURCE_EXHAUSTED with google.rpc.RetryInfo) is retried
+// after the delay it names. Every other status is a definite answer and is
+// returned at once.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 
 namespace loyalty::tools {
 
@@ -21,6 +27,23 @@ struct CallResult {
   int attempts = 0;
   bool replayed = false;  // trailing metadata x-idempotent-replay: true
 };
+
+// Waits for a rate limit's refusals, at most this many in one call.
+inline constexpr int kMaxRateLimitedWaits = 10'000;
+
+// The delay a rate limit's refusal asks for, if it names one.
+inline std::optional<std::chrono::milliseconds> RetryDelay(const grpc::Status& s) {
+  if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED || s.error_details().empty()) return std::nullopt;
+  google::rpc::Status details;
+  if (!details.ParseFromString(s.error_details())) return std::nullopt;
+  for (const auto& any : details.details()) {
+    google::rpc::RetryInfo info;
+    if (any.UnpackTo(&info)) {
+      return std::chrono::milliseconds(info.retry_delay().seconds() * 1000 + info.retry_delay().nanos() / 1'000'000);
+    }
+  }
+  return std::nullopt;
+}
 
 inline bool IsTransient(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
@@ -56,6 +79,7 @@ inline const char* StatusCodeName(grpc::StatusCode code) {
 template <class Invoke>
 CallResult CallWithRetry(const std::string& token, Invoke&& invoke) {
   CallResult result;
+  int rate_limited = 0;
   for (;;) {
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + token);
@@ -66,6 +90,12 @@ CallResult CallWithRetry(const std::string& token, Invoke&& invoke) {
       const auto& trailers = context.GetServerTrailingMetadata();
       const auto flag = trailers.find("x-idempotent-replay");
       result.replayed = flag != trailers.end() && flag->second == "true";
+    }
+    if (auto delay = RetryDelay(result.status); delay && rate_limited < kMaxRateLimitedWaits) {
+      ++rate_limited;
+      --result.attempts;  // not a failed attempt: the server said when
+      std::this_thread::sleep_for(std::max(*delay, std::chrono::milliseconds(1)));
+      continue;
     }
     if (!IsTransient(result.status.error_code()) || result.attempts >= kMaxAttempts) return result;
     const int backoff_ms = std::min(2000, 100 << std::min(result.attempts - 1, 5));

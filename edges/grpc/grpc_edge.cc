@@ -1,9 +1,13 @@
 #include "edges/grpc/grpc_edge.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include "base/metrics.h"
@@ -87,7 +91,26 @@ absl::StatusOr<std::unique_ptr<GrpcEdge>> GrpcEdge::Start(const GrpcEdgeOptions&
   // Clients may keep a quiet connection open with pings, but not flood them.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &edge->port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (options.tls.enabled()) {
+    using grpc::experimental::FileWatcherCertificateProvider;
+    // The watcher re-reads the files every interval; a renewed certificate
+    // is used for new connections without a restart.
+    auto provider = std::make_shared<FileWatcherCertificateProvider>(
+        options.tls.private_key_file, options.tls.cert_chain_file, options.tls.client_ca_file,
+        std::max(1u, options.tls.reload_interval_s));
+    grpc::experimental::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (options.tls.mutual()) {
+      tls.watch_root_certs();
+      // Asked for and verified when sent; members' apps send none.
+      tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    credentials = grpc::experimental::TlsServerCredentials(tls);
+  }
+  builder.AddListeningPort(options.listen, credentials, &edge->port_);
   builder.RegisterService(edge->pos_service_.get());
   builder.RegisterService(edge->member_service_.get());
   builder.RegisterService(edge->admin_service_.get());

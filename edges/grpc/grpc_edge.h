@@ -2,7 +2,9 @@
 // MemberService and AdminService (callback API), the standard health service
 // and reflection, and per-method request counts and latencies in /metrics.
 //
-// Limits on connections and streams are GrpcEdgeOptions'.
+// Limits on connections and streams are GrpcEdgeOptions'. With TLS files,
+// the port speaks TLS only (gRPC's file watcher re-reads them), and a
+// verified client certificate's common name reaches the authenticator.
 //
 // The listening port must be free: gRPC's default SO_REUSEPORT is turned
 // off, so a second loyaltyd on the same port fails at start instead of
@@ -18,6 +20,7 @@
 #include "base/component.h"
 #include "edges/grpc/loyalty_grpc_services.h"
 #include "edges/grpc/pos_grpc_service.h"
+#include "edges/tls/tls_files.h"
 
 namespace loyalty {
 
@@ -31,6 +34,7 @@ struct GrpcEdgeOptions {
   int keepalive_timeout_ms = 20'000;
   int handshake_timeout_ms = 10'000;
   pos::BacklogLimits backlog;
+  TlsFiles tls;  // not enabled: plaintext
 };
 
 class GrpcEdge final : public Component {

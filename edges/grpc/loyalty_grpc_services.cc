@@ -263,4 +263,32 @@ grpc::ServerUnaryReactor* AdminGrpcService::RunExpiry(grpc::CallbackServerContex
                     [&](const auth::Principal& who, auto done) { ops_.RunExpiry(who, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* AdminGrpcService::CreateCredential(grpc::CallbackServerContext* context,
+                                                             const v1::CreateCredentialRequest* request,
+                                                             v1::IssuedCredential* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.CreateCredential(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::ListCredentials(grpc::CallbackServerContext* context,
+                                                            const v1::ListCredentialsRequest* request,
+                                                            v1::ListCredentialsResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.ListCredentials(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::RotateCredential(grpc::CallbackServerContext* context,
+                                                             const v1::RotateCredentialRequest* request,
+                                                             v1::IssuedCredential* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.RotateCredential(who, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminGrpcService::RevokeCredential(grpc::CallbackServerContext* context,
+                                                             const v1::RevokeCredentialRequest* request,
+                                                             v1::Credential* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.RevokeCredential(who, *request); });
+}
+
 }  // namespace loyalty

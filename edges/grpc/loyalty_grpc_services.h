@@ -82,6 +82,18 @@ class AdminGrpcService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RunExpiry(grpc::CallbackServerContext* context,
                                       const v1::RunExpiryRequest* request,
                                       v1::RunExpiryResponse* response) override;
+  grpc::ServerUnaryReactor* CreateCredential(grpc::CallbackServerContext* context,
+                                             const v1::CreateCredentialRequest* request,
+                                             v1::IssuedCredential* response) override;
+  grpc::ServerUnaryReactor* ListCredentials(grpc::CallbackServerContext* context,
+                                            const v1::ListCredentialsRequest* request,
+                                            v1::ListCredentialsResponse* response) override;
+  grpc::ServerUnaryReactor* RotateCredential(grpc::CallbackServerContext* context,
+                                             const v1::RotateCredentialRequest* request,
+                                             v1::IssuedCredential* response) override;
+  grpc::ServerUnaryReactor* RevokeCredential(grpc::CallbackServerContext* context,
+                                             const v1::RevokeCredentialRequest* request,
+                                             v1::Credential* response) override;
 
  private:
   AdminOperations& ops_;

@@ -18,6 +18,7 @@
 #include "loyalty/internal/records.pb.h"
 #include "services/common/field_checks.h"
 #include "services/common/public_status.h"
+#include "services/common/token_buckets.h"
 #include "services/common/status_macros.h"
 #include "services/pos/validation.h"
 #include "web/assets.h"
@@ -98,6 +99,8 @@ HttpResponse ErrorResponse(const absl::Status& status, Headers headers = {}) {
   r.body = ErrorBody(status);
   r.headers = std::move(headers);
   if (r.status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"loyaltyd\""});  // RFC 6750
+  // A rate limit's hint, in whole seconds (RFC 9110), rounded up.
+  if (const int64_t ms = RetryAfterMs(status); ms > 0) r.headers.push_back({"Retry-After", loyalty::StrCat((ms + 999) / 1000)});
   return r;
 }
 
@@ -502,6 +505,17 @@ void HttpApi::RegisterInvokers() {
       Async<RunExpiryRequest, RunExpiryResponse>([&admin](auto& who, auto&, auto done) { admin.RunExpiry(who, done); }));
   add("loyalty.v1.AdminService.ListAudit",
       Sync<ListAuditRequest, ListAuditResponse>([&admin](auto& who, auto& r) { return admin.ListAudit(who, r); }));
+  add("loyalty.v1.AdminService.CreateCredential",
+      Sync<CreateCredentialRequest, IssuedCredential>(
+          [&admin](auto& who, auto& r) { return admin.CreateCredential(who, r); }));
+  add("loyalty.v1.AdminService.ListCredentials",
+      Sync<ListCredentialsRequest, ListCredentialsResponse>(
+          [&admin](auto& who, auto& r) { return admin.ListCredentials(who, r); }));
+  add("loyalty.v1.AdminService.RotateCredential",
+      Sync<RotateCredentialRequest, IssuedCredential>(
+          [&admin](auto& who, auto& r) { return admin.RotateCredential(who, r); }));
+  add("loyalty.v1.AdminService.RevokeCredential",
+      Sync<RevokeCredentialRequest, Credential>([&admin](auto& who, auto& r) { return admin.RevokeCredential(who, r); }));
 }
 
 size_t HttpApi::MaxBodyBytes(const std::string& method, const std::string& target,
@@ -594,7 +608,7 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   }
   const Route& route = *match->route;
   const std::string route_label = loyalty::StrCat(route.verb, " ", route.path_template);
-  auto who = authenticator_.AuthenticateCall(call.request.authorization, call.request.peer);
+  auto who = authenticator_.AuthenticateCall(call.request.authorization, call.request.peer, call.request.client_cert_cn);
   if (!who.ok()) {
     Answer(call, route_label, cors).Error(who.status());
     return;
@@ -628,7 +642,10 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
   static const std::set<std::string, std::less<>> kHeavy = {
       kBacklogMethod, "loyalty.v1.AdminService.GetFigures",
       "loyalty.v1.AdminService.VerifyLedger", "loyalty.v1.AdminService.CreateCheckpoint",
-      "loyalty.v1.AdminService.UpdateProgram"};
+      "loyalty.v1.AdminService.UpdateProgram",
+      // a synced commit each
+      "loyalty.v1.AdminService.CreateCredential", "loyalty.v1.AdminService.RotateCredential",
+      "loyalty.v1.AdminService.RevokeCredential"};
   const bool heavy = kHeavy.count(name) != 0;
   auto run = [this, who = *who, match = *match, query = std::string(query), body = std::move(call.request.body),
               content_type = call.request.content_type, reply = std::move(reply), name]() mutable {
@@ -657,6 +674,11 @@ void HttpApi::HandleApi(HttpCall& call, std::string_view path, std::string_view 
 
 void HttpApi::UploadBacklog(const auth::Principal& who, const std::string& body, const std::string& content_type,
                             Reply reply) {
+  // Who first: nothing of the body is read for a caller who may not upload.
+  if (absl::Status terminal = auth::RequireTerminal(who); !terminal.ok()) {
+    reply(terminal, false);
+    return;
+  }
   auto events = ParseBacklog(body, content_type);
   if (!events.ok()) {
     reply(events.status(), false);

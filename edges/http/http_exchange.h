@@ -25,6 +25,7 @@ struct HttpRequest {
   std::string origin;  // the Origin header (CORS), empty if none
   std::string body;
   std::string peer;    // the client's address, "ipv4:127.0.0.1:51234" (for logs)
+  std::string client_cert_cn;  // the verified client certificate's common name (mutual TLS), or empty
 };
 
 struct HttpResponse {

@@ -11,13 +11,19 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -69,9 +75,114 @@ absl::StatusOr<tcp::endpoint> ParseListen(const std::string& listen) {
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
+// The TLS context new connections get, rebuilt when the files change
+// (checked every reload interval); a connection keeps the context it began
+// with.
+class TlsContexts {
+ public:
+  explicit TlsContexts(TlsFiles files) : files_(std::move(files)) {}
+
+  // Builds the first context: an error (bad file, key not matching) stops
+  // the start.
+  absl::Status Load() {
+    auto built = Build();
+    if (!built.ok()) return built.status();
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = std::move(*built);
+    stamp_ = Stamp();
+    return absl::OkStatus();
+  }
+  std::shared_ptr<asio::ssl::context> Current() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return current_;
+  }
+  // Rebuilds if a file changed; a bad new file keeps the old context.
+  void ReloadIfChanged() {
+    const std::string stamp = Stamp();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stamp == stamp_) return;
+    }
+    auto built = Build();
+    if (!built.ok()) {
+      LogError(loyalty::StrCat("http: TLS files changed but cannot be used (the old ones stay): ", built.status().message()));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = std::move(*built);
+    stamp_ = stamp;
+    LogInfo("http: TLS certificate reloaded");
+  }
+  const TlsFiles& files() const { return files_; }
+
+ private:
+  // Size and modification time of every file.
+  std::string Stamp() const {
+    std::string out;
+    for (const std::string* f : {&files_.cert_chain_file, &files_.private_key_file, &files_.client_ca_file}) {
+      struct stat st {};
+      if (!f->empty() && stat(f->c_str(), &st) == 0) {
+        out += loyalty::StrCat(st.st_size, ".", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ";");
+      }
+    }
+    return out;
+  }
+  absl::StatusOr<std::shared_ptr<asio::ssl::context>> Build() const {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                     ec);
+    if (!ec) ctx->use_certificate_chain_file(files_.cert_chain_file, ec);
+    if (ec) return absl::InvalidArgumentError(loyalty::StrCat("tls.cert_chain_file: ", files_.cert_chain_file, ": ", ec.message()));
+    ctx->use_private_key_file(files_.private_key_file, asio::ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError(loyalty::StrCat("tls.private_key_file: ", files_.private_key_file, ": ", ec.message()));
+    if (files_.mutual()) {
+      ctx->load_verify_file(files_.client_ca_file, ec);
+      if (ec) return absl::InvalidArgumentError(loyalty::StrCat("tls.client_ca_file: ", files_.client_ca_file, ": ", ec.message()));
+      // Asked for, verified when sent, not required: members' apps send none.
+      ctx->set_verify_mode(asio::ssl::verify_peer, ec);
+    }
+    return ctx;
+  }
+
+  const TlsFiles files_;
+  mutable std::mutex mu_;
+  std::shared_ptr<asio::ssl::context> current_;
+  std::string stamp_;
+};
+
+// The verified client certificate's subject common name, or empty.
+std::string ClientCertificateName(SSL* ssl) {
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return "";
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return "";
+  std::string cn;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  const int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (i >= 0) {
+    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+    cn.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)), ASN1_STRING_length(data));
+  }
+  X509_free(cert);
+  return cn;
+}
+
 }  // namespace
 
-class Session;
+// What the server holds of a connection, whatever its transport.
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual void CloseIfIdle() = 0;
+  virtual void ForceClose() = 0;
+  // Event streams (called from any thread; work goes to the strand).
+  virtual void StreamWrite(std::string data, std::function<void(bool)> written) = 0;
+  virtual void StreamEnd() = 0;
+  virtual void StreamOnClosed(std::function<void()> closed) = 0;
+};
+template <class Stream>
+class BasicSession;
 
 class HttpServer::Impl {
   // Declared first, destroyed last: sessions still queued in ioc_ when it is
@@ -85,6 +196,7 @@ class HttpServer::Impl {
   Impl(const HttpServerOptions& options, HttpHandler& handler)
       : options_(options), handler_(handler), ioc_(static_cast<int>(options.threads)), acceptor_(ioc_) {}
 
+  absl::Status LoadTls();
   absl::Status Listen(int& port);
   void Run();
   void Shutdown(std::chrono::milliseconds grace);
@@ -101,47 +213,73 @@ class HttpServer::Impl {
  private:
   void Accept();
   void Refuse(tcp::socket socket);
+  void WatchTlsFiles();
 
+  std::unique_ptr<TlsContexts> tls_;  // null: plaintext
+  std::optional<asio::steady_timer> tls_reload_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   bool shut_down_ = false;
-  friend class Session;
+  template <class Stream>
+  friend class BasicSession;
 };
 
 // One connection: reads requests one after another, hands each to the
 // handler, writes its answer; or, after start_stream, an event stream until
-// it ends. Everything runs on the connection's strand.
-class Session : public std::enable_shared_from_this<Session> {
+// it ends. Everything runs on the connection's strand. `Stream` is
+// beast::tcp_stream (plaintext) or an ssl_stream over one (TLS: the
+// handshake comes first, within the request timeout).
+template <class Stream>
+class BasicSession final : public Session, public std::enable_shared_from_this<BasicSession<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<BasicSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<BasicSession<Stream>>::weak_from_this;
+
  public:
-  Session(HttpServer::Impl& server, tcp::socket socket)
+  BasicSession(HttpServer::Impl& server, tcp::socket socket)
+    requires(!kTls)
       : server_(server), peer_(PeerOf(socket)), stream_(std::move(socket)),
         buffer_(std::max<size_t>(16 << 10, server.options_.max_header_bytes + 4096)) {}
-  ~Session() {
+  BasicSession(HttpServer::Impl& server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
+    requires(kTls)
+      : server_(server), peer_(PeerOf(socket)), tls_(std::move(tls)), stream_(std::move(socket), *tls_),
+        buffer_(std::max<size_t>(16 << 10, server.options_.max_header_bytes + 4096)) {}
+  ~BasicSession() override {
     server_.Remove(this);
     if (closed_callback_) closed_callback_();
   }
 
-  void Start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); }); }
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->WaitForRequest();
+      }
+    });
+  }
 
   // From Shutdown: close now if waiting for a request; else after the
   // current answer (keep-alive is off once the server stops).
-  void CloseIfIdle() {
+  void CloseIfIdle() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->state_ == State::kIdle) self->Close();
     });
   }
-  void ForceClose() {
+  void ForceClose() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
   }
 
-  // Event streams (called from any thread; work goes to the strand).
-  void StreamWrite(std::string data, std::function<void(bool)> written);
-  void StreamEnd();
-  void StreamOnClosed(std::function<void()> closed);
+  void StreamWrite(std::string data, std::function<void(bool)> written) override;
+  void StreamEnd() override;
+  void StreamOnClosed(std::function<void()> closed) override;
 
  private:
   enum class State { kIdle, kReading, kHandling, kWriting, kStreaming, kClosed };
+
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  void Handshake();
 
   void WaitForRequest();
   void ReadHeader();
@@ -173,7 +311,9 @@ class Session : public std::enable_shared_from_this<Session> {
     return loyalty::StrCat(v6 ? "ipv6:[" : "ipv4:", remote.address().to_string(), v6 ? "]:" : ":", remote.port());
   }
   const std::string peer_;
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // kTls: the context this connection began with
+  Stream stream_;
+  std::string client_cert_cn_;  // kTls: of the verified client certificate
   beast::flat_buffer buffer_;  // bounded: the header limit and a little
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   State state_ = State::kIdle;
@@ -229,7 +369,24 @@ std::string Chunk(std::string_view data) {
 
 }  // namespace
 
-void Session::WaitForRequest() {
+template <class Stream>
+void BasicSession<Stream>::Handshake() {
+  if constexpr (kTls) {
+    state_ = State::kReading;
+    Tcp().expires_after(server_.options_.request_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        ConnectionEvents().WithLabels({ec == beast::error::timeout ? "tls_handshake_timeout" : "tls_handshake_failed"}).Inc();
+        return self->Close();
+      }
+      self->client_cert_cn_ = ClientCertificateName(self->stream_.native_handle());
+      self->WaitForRequest();
+    });
+  }
+}
+
+template <class Stream>
+void BasicSession<Stream>::WaitForRequest() {
   if (server_.stopping()) return Close();
   state_ = State::kIdle;
   parser_.emplace();
@@ -240,7 +397,7 @@ void Session::WaitForRequest() {
   parser_->body_limit(boost::none);
   if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is here already
   // Idle: wait for the first bytes of the next request.
-  stream_.expires_after(server_.options_.idle_timeout);
+  Tcp().expires_after(server_.options_.idle_timeout);
   stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
     if (ec) {
       if (ec == beast::error::timeout) ConnectionEvents().WithLabels({"idle_timeout"}).Inc();
@@ -251,10 +408,11 @@ void Session::WaitForRequest() {
   });
 }
 
-void Session::ReadHeader() {
+template <class Stream>
+void BasicSession<Stream>::ReadHeader() {
   state_ = State::kReading;
   // From the first byte, the whole request must come within the timeout.
-  stream_.expires_after(server_.options_.request_timeout);
+  Tcp().expires_after(server_.options_.request_timeout);
   bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec == bhttp::error::header_limit) {
       ConnectionEvents().WithLabels({"header_too_large"}).Inc();
@@ -286,7 +444,8 @@ void Session::ReadHeader() {
   });
 }
 
-void Session::ReadBody() {
+template <class Stream>
+void BasicSession<Stream>::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit) {
       return self->RefuseBody(self->BodyLimit());
@@ -304,21 +463,24 @@ void Session::ReadBody() {
   });
 }
 
-size_t Session::BodyLimit() const {
+template <class Stream>
+size_t BasicSession<Stream>::BodyLimit() const {
   const auto& head = parser_->get();
   return server_.handler_.MaxBodyBytes(std::string(head.method_string()), std::string(head.target()),
                                        std::string(head[bhttp::field::authorization]));
 }
 
-void Session::RefuseBody(size_t limit) {
+template <class Stream>
+void BasicSession<Stream>::RefuseBody(size_t limit) {
   ConnectionEvents().WithLabels({"body_too_large"}).Inc();
   WriteCanned(CannedError(413, "Content Too Large", "INVALID_ARGUMENT", 3,
                           loyalty::StrCat("body: at most ", limit, " bytes on this route")));
 }
 
-void Session::Dispatch() {
+template <class Stream>
+void BasicSession<Stream>::Dispatch() {
   state_ = State::kHandling;
-  stream_.expires_never();  // the handler's time is not the client's
+  Tcp().expires_never();  // the handler's time is not the client's
   bhttp::request<bhttp::string_body> request = parser_->release();
   keep_alive_ = request.keep_alive();
   head_only_ = request.method() == bhttp::verb::head;
@@ -331,6 +493,7 @@ void Session::Dispatch() {
   call.request.origin = std::string(request[bhttp::field::origin]);
   call.request.body = std::move(request.body());
   call.request.peer = peer_;
+  call.request.client_cert_cn = client_cert_cn_;
   // The answer holds the session: while the handler works, no read or
   // write is pending on it to keep it alive.
   auto self = shared_from_this();
@@ -357,7 +520,8 @@ void Session::Dispatch() {
   server_.handler_.Handle(std::move(call));
 }
 
-void Session::WriteResponse(HttpResponse r) {
+template <class Stream>
+void BasicSession<Stream>::WriteResponse(HttpResponse r) {
   if (state_ == State::kClosed) return;
   state_ = State::kWriting;
   auto response = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), 11);
@@ -368,7 +532,7 @@ void Session::WriteResponse(HttpResponse r) {
   response->keep_alive(keep_alive_ && !server_.stopping());
   response->prepare_payload();
   if (head_only_) response->body().clear();  // Content-Length stays the GET's
-  stream_.expires_after(server_.options_.request_timeout);
+  Tcp().expires_after(server_.options_.request_timeout);
   bhttp::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, size_t) {
     if (ec) {
       if (ec == beast::error::timeout) ConnectionEvents().WithLabels({"write_timeout"}).Inc();
@@ -379,10 +543,11 @@ void Session::WriteResponse(HttpResponse r) {
   });
 }
 
-void Session::WriteCanned(std::string text) {
+template <class Stream>
+void BasicSession<Stream>::WriteCanned(std::string text) {
   state_ = State::kWriting;
   auto bytes = std::make_shared<std::string>(std::move(text));
-  stream_.expires_after(server_.options_.request_timeout);
+  Tcp().expires_after(server_.options_.request_timeout);
   asio::async_write(stream_, asio::buffer(*bytes), [self = shared_from_this(), bytes](beast::error_code ec, size_t) {
     if (ec) return self->Close();
     // Closing with the client's unread bytes (the rest of a refused body)
@@ -390,26 +555,28 @@ void Session::WriteCanned(std::string text) {
     // this answer: end our side, then read and drop what still comes, for
     // a bounded time and amount.
     beast::error_code ignored;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    self->stream_.expires_after(kLinger);  // once: a trickle does not extend it
+    self->Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    self->Tcp().expires_after(kLinger);  // once: a trickle does not extend it
     self->DrainThenClose(kMaxLingerBytes);
   });
 }
 
-void Session::DrainThenClose(size_t budget) {
+template <class Stream>
+void BasicSession<Stream>::DrainThenClose(size_t budget) {
   stream_.async_read_some(asio::buffer(peer_byte_), [self = shared_from_this(), budget](beast::error_code ec, size_t n) {
     if (ec || n >= budget) return self->Close();
     self->DrainThenClose(budget - n);
   });
 }
 
-void Session::Close() {
+template <class Stream>
+void BasicSession<Stream>::Close() {
   if (state_ == State::kClosed) return;
   const bool was_streaming = state_ == State::kStreaming;
   state_ = State::kClosed;
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  Tcp().close();
   if (heartbeat_) heartbeat_->cancel();
   if (was_streaming) {
     std::deque<Frame> frames;
@@ -425,7 +592,8 @@ void Session::Close() {
   }
 }
 
-std::shared_ptr<EventStream> Session::StartStream(HttpResponse head) {
+template <class Stream>
+std::shared_ptr<EventStream> BasicSession<Stream>::StartStream(HttpResponse head) {
   // Called on the strand (the handler runs in Dispatch) or from another
   // thread: the head goes out as the stream's first frame either way.
   std::string bytes = loyalty::StrCat("HTTP/1.1 ", head.status, " OK\r\nServer: loyaltyd\r\nContent-Type: ",
@@ -445,7 +613,8 @@ std::shared_ptr<EventStream> Session::StartStream(HttpResponse head) {
   return std::make_shared<SessionStream>(weak_from_this());
 }
 
-void Session::StreamWrite(std::string data, std::function<void(bool)> written) {
+template <class Stream>
+void BasicSession<Stream>::StreamWrite(std::string data, std::function<void(bool)> written) {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this(), data = std::move(data),
                                           written = std::move(written)]() mutable {
     if (self->state_ == State::kClosed || self->stream_ending_) {
@@ -463,7 +632,8 @@ void Session::StreamWrite(std::string data, std::function<void(bool)> written) {
   });
 }
 
-void Session::StreamEnd() {
+template <class Stream>
+void BasicSession<Stream>::StreamEnd() {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (self->state_ == State::kClosed || self->stream_ending_) return;
     self->stream_ending_ = true;
@@ -472,24 +642,26 @@ void Session::StreamEnd() {
   });
 }
 
-void Session::StreamOnClosed(std::function<void()> closed) {
+template <class Stream>
+void BasicSession<Stream>::StreamOnClosed(std::function<void()> closed) {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this(), closed = std::move(closed)]() mutable {
     if (self->state_ == State::kClosed) return closed();
     self->closed_callback_ = std::move(closed);
   });
 }
 
-void Session::StreamPump() {
+template <class Stream>
+void BasicSession<Stream>::StreamPump() {
   if (state_ != State::kStreaming || frame_in_flight_) return;
   if (frames_.empty()) {
     if (stream_ending_) Close();
     return;
   }
   frame_in_flight_ = true;
-  stream_.expires_after(server_.options_.request_timeout);
+  Tcp().expires_after(server_.options_.request_timeout);
   asio::async_write(stream_, asio::buffer(frames_.front().bytes), [self = shared_from_this()](beast::error_code ec, size_t) {
     self->frame_in_flight_ = false;
-    self->stream_.expires_never();  // idle between events is fine
+    self->Tcp().expires_never();  // idle between events is fine
     if (self->state_ == State::kClosed) return;
     Frame done = std::move(self->frames_.front());
     self->frames_.pop_front();
@@ -502,7 +674,8 @@ void Session::StreamPump() {
   });
 }
 
-void Session::StreamHeartbeat() {
+template <class Stream>
+void BasicSession<Stream>::StreamHeartbeat() {
   heartbeat_->expires_after(server_.options_.heartbeat);
   heartbeat_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->state_ != State::kStreaming) return;
@@ -514,13 +687,39 @@ void Session::StreamHeartbeat() {
   });
 }
 
-void Session::StreamWatchPeer() {
+template <class Stream>
+void BasicSession<Stream>::StreamWatchPeer() {
   // A client that leaves closes its side: the read ends, the stream ends.
-  // The raw socket, so the stream's write timeouts do not apply to it.
-  stream_.socket().async_read_some(asio::buffer(peer_byte_), [self = shared_from_this()](beast::error_code ec, size_t) {
+  // The raw socket, so the stream's write timeouts do not apply to it
+  // (TLS must read through its stream: a write timeout then ends this
+  // read too, and the connection with it, as it would anyway).
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t) {
     if (self->state_ != State::kStreaming) return;
     if (ec) return self->Close();
     self->StreamWatchPeer();  // bytes after the request are ignored
+  };
+  if constexpr (kTls) {
+    stream_.async_read_some(asio::buffer(peer_byte_), std::move(on_read));
+  } else {
+    Tcp().socket().async_read_some(asio::buffer(peer_byte_), std::move(on_read));
+  }
+}
+
+absl::Status HttpServer::Impl::LoadTls() {
+  if (!options_.tls.enabled()) return absl::OkStatus();
+  tls_ = std::make_unique<TlsContexts>(options_.tls);
+  if (absl::Status loaded = tls_->Load(); !loaded.ok()) return loaded;
+  tls_reload_.emplace(ioc_);
+  WatchTlsFiles();
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::WatchTlsFiles() {
+  tls_reload_->expires_after(std::chrono::seconds(std::max(1u, options_.tls.reload_interval_s)));
+  tls_reload_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping()) return;
+    tls_->ReloadIfChanged();
+    WatchTlsFiles();
   });
 }
 
@@ -567,9 +766,16 @@ void HttpServer::Impl::Accept() {
       Refuse(std::move(socket));
     } else {
       ConnectionEvents().WithLabels({"accepted"}).Inc();
-      auto session = std::make_shared<Session>(*this, std::move(socket));
-      Add(session);
-      session->Start();
+      if (tls_) {
+        auto session = std::make_shared<BasicSession<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket),
+                                                                                            tls_->Current());
+        Add(session);
+        session->Start();
+      } else {
+        auto session = std::make_shared<BasicSession<beast::tcp_stream>>(*this, std::move(socket));
+        Add(session);
+        session->Start();
+      }
     }
     Accept();
   });
@@ -577,6 +783,8 @@ void HttpServer::Impl::Accept() {
 
 void HttpServer::Impl::Refuse(tcp::socket socket) {
   ConnectionEvents().WithLabels({"refused"}).Inc();
+  // (With TLS the client cannot read this plaintext answer: it sees the
+  // connection closed, and retries as it would after a reset.)
   auto s = std::make_shared<tcp::socket>(std::move(socket));
   auto text = std::make_shared<std::string>(CannedError(
       503, "Service Unavailable", "UNAVAILABLE", 14,
@@ -612,6 +820,7 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
   asio::post(ioc_, [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    if (tls_reload_) tls_reload_->cancel();
   });
   auto each_session = [this](auto fn) {
     std::vector<std::shared_ptr<Session>> live;
@@ -645,6 +854,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   assert(options.threads > 0);
   auto impl = std::make_unique<Impl>(options, handler);
   int port = 0;
+  if (absl::Status s = impl->LoadTls(); !s.ok()) return s;
   if (absl::Status s = impl->Listen(port); !s.ok()) return s;
   impl->Run();
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(impl)));

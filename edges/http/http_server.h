@@ -16,6 +16,12 @@
 //   heartbeat           an event stream idle this long gets a comment line,
 //                       so proxies keep it open and a dead client is noticed
 //
+// TLS (options.tls): the handshake must finish within request_timeout; the
+// certificate files are re-read when they change (checked every reload
+// interval), new connections get the new certificate. With client CAs, a
+// verified client certificate's common name goes with each request
+// (HttpRequest::client_cert_cn).
+//
 // Binding: the port must be free. Linux lets two sockets share a port only
 // with SO_REUSEPORT, which this server never sets: a second loyaltyd on the
 // same port fails at start instead of taking half the connections.
@@ -30,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "edges/http/http_exchange.h"
+#include "edges/tls/tls_files.h"
 
 namespace loyalty::http {
 
@@ -41,6 +48,7 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{30'000};
   std::chrono::milliseconds heartbeat{15'000};
+  TlsFiles tls;  // enabled: the port speaks TLS only (files re-read every reload interval)
 };
 
 class HttpServer {

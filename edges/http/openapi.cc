@@ -15,9 +15,8 @@
 
 #include "edges/http/openapi.h"
 
-// Boost.JSON, compiled in this one translation unit (see openapi.h).
 #include <algorithm>
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
 #include <cassert>
 #include <cstdlib>
 #include <map>

@@ -34,10 +34,6 @@
 //
 // Thread-safety: OpenApiDocument only reads the (immutable) descriptors; it
 // may be called from any thread, concurrently.
-//
-// This library compiles Boost.JSON (boost/json/src.hpp) in openapi.cc: no
-// other translation unit linked with it may include src.hpp; use
-// <boost/json.hpp> there.
 #pragma once
 
 #include <google/protobuf/descriptor.h>

@@ -119,6 +119,13 @@ absl::StatusOr<RouteTable> RouteTable::Build(
         return absl::InvalidArgumentError(where + ": the path must start with '/'");
       }
       r.segments = SplitPath(r.path_template);
+      // A custom verb ends the whole path (google.api.http's template
+      // grammar): "/v1/credentials/{credential_id}:rotate".
+      if (std::string& last = r.segments.back(); last.find("}:") != std::string::npos) {
+        const size_t colon = last.find("}:") + 1;
+        r.custom_verb = last.substr(colon);
+        last.resize(colon);
+      }
       for (const auto& segment : r.segments) {
         if (!IsVariable(segment)) continue;
         const std::string path = segment.substr(1, segment.size() - 2);
@@ -160,11 +167,22 @@ absl::StatusOr<RouteMatch> RouteTable::Match(std::string_view verb, std::string_
     candidate.path_params.clear();
     bool same = true;
     for (size_t i = 0; i < segments.size() && same; ++i) {
+      std::string_view segment = segments[i];
+      if (i + 1 == segments.size() && !r.custom_verb.empty()) {
+        // The last segment ends with the verb; what is before it matches.
+        const bool ends = segment.size() > r.custom_verb.size() &&
+                          segment.substr(segment.size() - r.custom_verb.size()) == r.custom_verb;
+        if (!ends) {
+          same = false;
+          break;
+        }
+        segment.remove_suffix(r.custom_verb.size());
+      }
       if (IsVariable(r.segments[i])) {
-        if (segments[i].empty()) same = false;
-        candidate.path_params[r.segments[i].substr(1, r.segments[i].size() - 2)] = segments[i];
+        if (segment.empty()) same = false;
+        candidate.path_params[r.segments[i].substr(1, r.segments[i].size() - 2)] = std::string(segment);
       } else {
-        same = r.segments[i] == segments[i];
+        same = r.segments[i] == segment;
       }
     }
     if (!same) continue;

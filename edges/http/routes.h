@@ -33,6 +33,7 @@ struct Route {
   std::string verb;  // "GET", "POST", "PUT", "DELETE", "PATCH"
   std::string path_template;
   std::vector<std::string> segments;  // "{member_id}" or a literal
+  std::string custom_verb;            // ":rotate" of ".../{credential_id}:rotate", or empty
   std::string body;                   // "", "*" or a field name
   const google::protobuf::MethodDescriptor* method = nullptr;
 };

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "base/str_cat.h"
+#include "services/common/token_buckets.h"
 
 namespace loyalty {
 
@@ -36,8 +37,9 @@ class AttemptLimiter {
     Expire(times, now);
     if (times.size() >= max_failures_) {
       const int64_t retry_in = std::max<int64_t>(1, times.front() + window_ - now);
-      return absl::ResourceExhaustedError(loyalty::StrCat(what, ": ", max_failures_, " failed attempts within ",
-                                                          window_, " s; try again in ", retry_in, " s"));
+      return WithRetryAfter(absl::ResourceExhaustedError(loyalty::StrCat(what, ": ", max_failures_, " failed attempts within ",
+                                                                         window_, " s; try again in ", retry_in, " s")),
+                            retry_in * 1000);
     }
     times.push_back(now);
     if (failures_.size() > max_keys_) {

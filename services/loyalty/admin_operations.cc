@@ -269,7 +269,57 @@ absl::StatusOr<v1::Program> AdminOperations::UpdateProgram(const auth::Principal
 absl::StatusOr<v1::ListAuditResponse> AdminOperations::ListAudit(const auth::Principal& who,
                                                                  const v1::ListAuditRequest& request) const {
   LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-  return programs_.ListAudit(request.limit());
+  LOYALTY_ASSIGN_OR_RETURN(v1::ListAuditResponse programs, programs_.ListAudit(request.limit()));
+  if (credentials_ == nullptr) return programs;
+  const uint32_t limit = request.limit() == 0 ? 50 : request.limit();
+  LOYALTY_ASSIGN_OR_RETURN(auto changes, credentials_->Audit(limit));
+  // Both newest first: merge by time, keep `limit`.
+  v1::ListAuditResponse out;
+  int p = 0;
+  size_t c = 0;
+  auto later = [](const google::protobuf::Timestamp& a, const google::protobuf::Timestamp& b) {
+    return a.seconds() != b.seconds() ? a.seconds() > b.seconds() : a.nanos() >= b.nanos();
+  };
+  while (static_cast<uint32_t>(out.entries_size()) < limit && (p < programs.entries_size() || c < changes.size())) {
+    if (c == changes.size() || (p < programs.entries_size() && later(programs.entries(p).at(), changes[c].at()))) {
+      *out.add_entries() = programs.entries(p++);
+      continue;
+    }
+    auto* e = out.add_entries();
+    e->set_author(changes[c].author());
+    *e->mutable_at() = changes[c].at();
+    e->set_summary(changes[c].summary());
+    e->set_credential_id(changes[c].credential_id());
+    ++c;
+  }
+  return out;
+}
+
+namespace {
+absl::Status NoCredentialStore() {
+  return absl::FailedPreconditionError("credentials: this server keeps no run-time credentials");
+}
+}  // namespace
+
+absl::StatusOr<v1::IssuedCredential> AdminOperations::CreateCredential(const auth::Principal& who,
+                                                                       const v1::CreateCredentialRequest& request) {
+  if (credentials_ == nullptr) return NoCredentialStore();
+  return credentials_->Create(who, request);
+}
+absl::StatusOr<v1::ListCredentialsResponse> AdminOperations::ListCredentials(
+    const auth::Principal& who, const v1::ListCredentialsRequest& request) const {
+  if (credentials_ == nullptr) return NoCredentialStore();
+  return credentials_->List(who, request);
+}
+absl::StatusOr<v1::IssuedCredential> AdminOperations::RotateCredential(const auth::Principal& who,
+                                                                       const v1::RotateCredentialRequest& request) {
+  if (credentials_ == nullptr) return NoCredentialStore();
+  return credentials_->Rotate(who, request);
+}
+absl::StatusOr<v1::Credential> AdminOperations::RevokeCredential(const auth::Principal& who,
+                                                                 const v1::RevokeCredentialRequest& request) {
+  if (credentials_ == nullptr) return NoCredentialStore();
+  return credentials_->Revoke(who, request);
 }
 
 absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Principal& who) const {

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "loyalty/v1/admin.pb.h"
 #include "services/auth/auth.h"
+#include "services/auth/credential_store.h"
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
 #include "services/common/lanes.h"
@@ -57,7 +58,19 @@ class AdminOperations {
   absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpoint(
       const auth::Principal& who, const v1::CreateCheckpointRequest& request);
 
+  // Run-time credentials (services/auth/credential_store.h); their changes
+  // also appear in ListAudit. `credentials` must outlive this.
+  void SetCredentialStore(auth::CredentialStore* credentials) { credentials_ = credentials; }
+  absl::StatusOr<v1::IssuedCredential> CreateCredential(const auth::Principal& who,
+                                                        const v1::CreateCredentialRequest& request);
+  absl::StatusOr<v1::ListCredentialsResponse> ListCredentials(const auth::Principal& who,
+                                                              const v1::ListCredentialsRequest& request) const;
+  absl::StatusOr<v1::IssuedCredential> RotateCredential(const auth::Principal& who,
+                                                        const v1::RotateCredentialRequest& request);
+  absl::StatusOr<v1::Credential> RevokeCredential(const auth::Principal& who, const v1::RevokeCredentialRequest& request);
+
  private:
+  auth::CredentialStore* credentials_ = nullptr;
   absl::StatusOr<v1::AdjustPointsResponse> ApplyAdjustment(const auth::Principal& who,
                                                           const v1::AdjustPointsRequest& request);
   // Expires and refreshes one member; writes an event only if anything

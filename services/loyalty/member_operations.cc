@@ -154,7 +154,7 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
     }
     LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
     LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
-    if (who.role == auth::Role::kTerminal) return CheckTillCode(request);
+    if (who.role == auth::Role::kTerminal) return CheckTillCode(who, request);
     return absl::OkStatus();
   }();
   if (!checked.ok()) {
@@ -199,12 +199,15 @@ absl::StatusOr<v1::TillCode> MemberOperations::IssueTillCode(const auth::Princip
   return out;
 }
 
-absl::Status MemberOperations::CheckTillCode(const v1::RedeemRequest& request) {
+absl::Status MemberOperations::CheckTillCode(const auth::Principal& terminal, const v1::RedeemRequest& request) {
   if (request.till_code().empty()) {
     return FieldError("till_code", "is required when a terminal redeems: the member's app shows one");
   }
   const int64_t now = clock_.NowUnixSeconds();
-  LOYALTY_RETURN_IF_ERROR(till_failures_.Begin(request.member_id(), now, "till codes"));
+  // Failures count per member and terminal credential: one terminal's
+  // wrong guesses do not lock the member out at every other till.
+  const std::string attempts_key = loyalty::StrCat(request.member_id(), "\n", terminal.name);
+  LOYALTY_RETURN_IF_ERROR(till_failures_.Begin(attempts_key, now, "till codes"));
   std::lock_guard<std::mutex> lock(till_mu_);
   auto it = till_codes_.find(request.member_id());
   const bool matches = it != till_codes_.end() && it->second.expires_at > now &&
@@ -215,7 +218,7 @@ absl::Status MemberOperations::CheckTillCode(const v1::RedeemRequest& request) {
     return absl::PermissionDeniedError(
         "till_code: wrong, expired or already used; ask the member to show a new one in the app");
   }
-  till_failures_.Succeeded(request.member_id());
+  till_failures_.Succeeded(attempts_key);
   it->second.used_by_request = request.request_id();  // spent: only this redemption's retries pass
   return absl::OkStatus();
 }

@@ -103,7 +103,7 @@ class MemberOperations {
     int64_t expires_at = 0;
     std::string used_by_request;  // the redemption it was spent on (its retries pass)
   };
-  absl::Status CheckTillCode(const v1::RedeemRequest& request);
+  absl::Status CheckTillCode(const auth::Principal& terminal, const v1::RedeemRequest& request);
   std::mutex till_mu_;
   std::map<std::string, TillCodeEntry> till_codes_;
   AttemptLimiter till_failures_{5, 600, 100'000};

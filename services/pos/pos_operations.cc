@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "base/metrics.h"
 #include "base/str_cat.h"
 #include "services/common/public_status.h"
 #include "services/common/status_macros.h"
@@ -40,19 +41,22 @@ int PhaseOf(const v1::BacklogEvent& e) {
 }  // namespace
 
 PosOperations::PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Members& members,
-                             const ProgramStore& programs, const Counters& counters, const Clock& clock)
+                             const ProgramStore& programs, const Counters& counters, const Clock& clock,
+                             RateLimit lookup_limit)
     : ingest_(ingest),
       lanes_(lanes),
       store_(store),
       members_(members),
       programs_(programs),
       counters_(counters),
-      clock_(clock) {}
+      clock_(clock),
+      lookups_(lookup_limit, /*max_keys=*/100'000) {}
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Principal& who,
                                                                const v1::Sale& sale) {
-  LOYALTY_RETURN_IF_ERROR(ValidateSale(sale, clock_.NowUnixSeconds()));
+  // Who first: a caller learns nothing of a request it may not make.
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, sale.ref().store_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateSale(sale, clock_.NowUnixSeconds()));
   std::string member_id;
   if (sale.has_member()) {
     LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Resolve(sale.member(), "sale.member"));
@@ -67,8 +71,9 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteSale(const auth::Princ
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Principal& who,
                                                                  const v1::Return& ret) {
-  LOYALTY_RETURN_IF_ERROR(ValidateReturn(ret, clock_.NowUnixSeconds()));
+  // Who first: a caller learns nothing of a request it may not make.
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, ret.ref().store_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateReturn(ret, clock_.NowUnixSeconds()));
   if (ret.original().store_id() != ret.ref().store_id() && !programs_.Current()->returns_at_any_store) {
     return FieldError("return.original.store_id",
                       "a sale can only be returned in its own store (the program does not allow returns at any "
@@ -84,8 +89,9 @@ absl::StatusOr<PosOperations::Routed> PosOperations::RouteReturn(const auth::Pri
 
 absl::StatusOr<PosOperations::Routed> PosOperations::RouteVoid(const auth::Principal& who,
                                                                const v1::Void& v) {
-  LOYALTY_RETURN_IF_ERROR(ValidateVoid(v, clock_.NowUnixSeconds()));
+  // Who first: a caller learns nothing of a request it may not make.
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminalOf(who, v.ref().store_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateVoid(v, clock_.NowUnixSeconds()));
   Routed r;
   LOYALTY_ASSIGN_OR_RETURN(r.ordering_key,
                            ingest_.OrderingKeyOfRecordedSale(v.original(), "void.original"));
@@ -166,6 +172,11 @@ v1::BacklogResult Summarise(const BacklogRun& run, const absl::Status& sync) {
 
 void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::BacklogEvent> events,
                                   BacklogDone done) {
+  // Before any event is looked at, on every edge.
+  if (absl::Status terminal = auth::RequireTerminal(who); !terminal.ok()) {
+    done(terminal);
+    return;
+  }
   if (events.size() > kMaxBacklogEvents) {
     done(absl::ResourceExhaustedError(loyalty::StrCat(
         "a backlog upload carries at most ", kMaxBacklogEvents,
@@ -320,13 +331,39 @@ absl::StatusOr<v1::BasketEvaluation> PosOperations::EvaluateBasket(const auth::P
 absl::StatusOr<v1::MemberSummary> PosOperations::LookupMember(
     const auth::Principal& who, const v1::LookupMemberRequest& request) {
   LOYALTY_RETURN_IF_ERROR(auth::RequireTerminal(who));
-  LOYALTY_RETURN_IF_ERROR(ValidateMemberIdentifier("member", request.member()));
-  LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Resolve(request.member(), "member"));
+  static metrics::CounterFamily& lookups = metrics::DefaultRegistry().AddCounter(
+      "loyaltyd_member_lookups_total", "LookupMember calls, by result (found, not_found, refused, limited)", {"result"});
+  if (who.role == auth::Role::kTerminal) {
+    if (absl::Status admitted = lookups_.Take(who.name, loyalty::StrCat("member lookups of terminal credential '", who.name, "'"));
+        !admitted.ok()) {
+      lookups.WithLabels({"limited"}).Inc();
+      return admitted;
+    }
+  }
+  if (absl::Status valid = ValidateMemberIdentifier("member", request.member()); !valid.ok()) {
+    lookups.WithLabels({"refused"}).Inc();
+    return valid;
+  }
+  absl::StatusOr<MemberPtr> resolved = members_.Resolve(request.member(), "member");
+  if (!resolved.ok()) {
+    lookups.WithLabels({absl::IsNotFound(resolved.status()) ? "not_found" : "refused"}).Inc();
+    return resolved.status();
+  }
+  lookups.WithLabels({"found"}).Inc();
+  const MemberPtr& member = *resolved;
   v1::MemberSummary out;
   out.set_member_id(member->record.member_id());
-  out.set_display_name(member->record.display_name());
   const v1::MemberView view = ViewOf(*member, *programs_.Current(), clock_.NowUnixSeconds());
-  *out.mutable_balance() = view.balance();
+  if (who.role == auth::Role::kAdmin) {
+    out.set_display_name(member->record.display_name());
+    *out.mutable_balance() = view.balance();
+  } else {
+    // The first name greets; the rest of the name and the balance's history
+    // stay with the member.
+    const std::string& name = member->record.display_name();
+    out.set_display_name(name.substr(0, name.find(' ')));
+    out.mutable_balance()->set_available_points(view.balance().available_points());
+  }
   out.set_tier(view.tier().current_tier());
   out.set_stage(view.stage().current_stage());
   return out;

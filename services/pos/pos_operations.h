@@ -25,6 +25,7 @@
 #include "services/auth/auth.h"
 #include "services/common/clock.h"
 #include "services/common/lanes.h"
+#include "services/common/token_buckets.h"
 #include "services/loyalty/ingest.h"
 
 namespace loyalty::pos {
@@ -33,8 +34,10 @@ class PosOperations {
  public:
   using Done = std::function<void(absl::StatusOr<Applied>)>;
 
+  // `lookup_limit`: LookupMember calls per terminal credential.
   PosOperations(Ingest& ingest, Lanes& lanes, storage::Store& store, const Members& members,
-                const ProgramStore& programs, const Counters& counters, const Clock& clock);
+                const ProgramStore& programs, const Counters& counters, const Clock& clock,
+                RateLimit lookup_limit = {});
 
   void RecordSale(const auth::Principal& who, const v1::Sale& sale, Done done);
   void RecordReturn(const auth::Principal& who, const v1::Return& ret, Done done);
@@ -48,6 +51,11 @@ class PosOperations {
   // RecordSale, so recording then gives the same discounts and points.
   absl::StatusOr<v1::BasketEvaluation> EvaluateBasket(const auth::Principal& who,
                                                       const v1::EvaluateBasketRequest& request);
+  // What a till needs to greet and serve the member, no more: to a
+  // terminal the member id, the first name, the available points, tier and
+  // stage (an admin also gets the whole name and balance). Limited per
+  // terminal credential and counted (loyaltyd_member_lookups_total), so a
+  // terminal cannot walk the phone numbers of a town.
   absl::StatusOr<v1::MemberSummary> LookupMember(const auth::Principal& who,
                                                  const v1::LookupMemberRequest& request);
 
@@ -73,6 +81,7 @@ class PosOperations {
   const ProgramStore& programs_;
   const Counters& counters_;
   const Clock& clock_;
+  TokenBuckets lookups_;
 };
 
 }  // namespace loyalty::pos

@@ -13,7 +13,9 @@ passed. Extra arguments go to unittest (e.g. a test name pattern with -k).
 import argparse
 import itertools
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -131,6 +133,7 @@ class ServerTestCase(unittest.TestCase):
     """Starts one loyaltyd for the class and enrolls alice and bob."""
 
     server = None
+    EXTRA_CONFIG = ""  # appended to the config (text format)
 
     @classmethod
     def setUpClass(cls):
@@ -138,7 +141,7 @@ class ServerTestCase(unittest.TestCase):
         TEMP_DIRS.append(work)
         cls.server = lp.LoyaltydProcess(ARGS.binary, os.path.join(work, "data"), lp.free_port(),
                                         CREDENTIALS, work_dir=work,
-                                        extra_config=lp.BASE_RULE_PROGRAM)
+                                        extra_config=lp.BASE_RULE_PROGRAM + cls.EXTRA_CONFIG)
         try:
             cls.server.start()
         except Exception:
@@ -674,6 +677,690 @@ class BacklogStreamTest(ServerTestCase):
         self.assertEqual(self.balance(member_id), 0)
 
 
+def http_call(port, method, path, token=None, body=None):
+    """(status, headers dict with lower-case names, body) of an HTTP call."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=RPC_TIMEOUT)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def retry_delay_s(error):
+    """The RetryInfo delay (seconds) of a gRPC error's google.rpc.Status details, or None."""
+    from google.rpc import error_details_pb2, status_pb2
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.RetryInfo()
+                if detail.Unpack(info):
+                    return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    return None
+
+
+class RateLimitTest(ServerTestCase):
+    """Every caller has a token bucket (terminal and admin credentials their
+    own, a member whatever token it uses), and LookupMember one more per
+    terminal credential; past it RESOURCE_EXHAUSTED with RetryInfo over gRPC,
+    429 with Retry-After over HTTP. Limits here are tiny so that the test
+    reaches them in a few calls."""
+
+    EXTRA_CONFIG = """
+terminal_rate_limit { per_second: 4 burst: 6 }
+member_rate_limit { per_second: 1 burst: 3 }
+admin_rate_limit { per_second: 0 }
+member_lookup_rate_limit { per_second: 0.5 burst: 2 }
+"""
+
+    def evaluate(self, token, store="store-1"):
+        return self.pos.EvaluateBasket(
+            pos_pb2.EvaluateBasketRequest(store_id=store, member=by_card(ALICE_CARD), currency="EUR",
+                                          lines=[line(1, 500)]),
+            metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+
+    def drain(self, fn, limit=50):
+        """Calls fn until it is refused; returns the error."""
+        for _ in range(limit):
+            try:
+                fn()
+            except grpc.RpcError as e:
+                return e
+        self.fail(f"no refusal in {limit} calls")
+
+    def test_terminal_over_its_limit_is_told_when_to_retry(self):
+        refused = self.drain(lambda: self.evaluate(STORE1_TOKEN))
+        self.assertEqual(refused.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, refused.details())
+        self.assertIn("rate limit of terminal credential 'store-1/till'", refused.details())
+        delay = retry_delay_s(refused)
+        self.assertIsNotNone(delay, "RetryInfo in grpc-status-details-bin")
+        self.assertGreater(delay, 0)
+        self.assertLessEqual(delay, 0.25 + 0.001)  # one token at 4 a second
+        # The admin has no limit here (per_second 0).
+        for _ in range(20):
+            self.admin.VerifyLedger(admin_pb2.VerifyLedgerRequest(), metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        time.sleep(delay + 0.05)
+        self.evaluate(STORE1_TOKEN)  # the hint was right
+
+    def test_member_over_http_gets_429_with_retry_after(self):
+        statuses = []
+        for _ in range(10):
+            status, headers, body = http_call(self.server.http_port, "GET", "/v1/members/me", token=ALICE_TOKEN)
+            statuses.append(status)
+            if status == 429:
+                self.assertEqual(headers.get("retry-after"), "1", headers)
+                self.assertIn("rate limit of member 'm-alice'", body)
+                break
+        self.assertEqual(statuses[-1], 429, statuses)
+        self.assertGreaterEqual(len(statuses), 3, statuses)  # the burst passed first
+        # The same member over gRPC shares the bucket.
+        with self.assertRaises(grpc.RpcError) as e:
+            self.members.GetMember(member_pb2.GetMemberRequest(member_id=ALICE), metadata=lp.auth(ALICE_TOKEN),
+                                   timeout=RPC_TIMEOUT)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def test_lookups_have_their_own_limit_and_answer_only_what_a_till_needs(self):
+        member_id, card = self.new_member("rl")
+        looked = self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card(card)),
+                                       metadata=lp.auth(STORE2_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(looked.member_id, member_id)
+        self.assertEqual(looked.display_name, "Member")  # "Member <n>": the first name only
+        # The admin sees the whole name.
+        full = self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card(card)),
+                                     metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertTrue(full.display_name.startswith("Member "), full.display_name)
+        refused = self.drain(lambda: self.lookup_unknown(STORE2_TOKEN))
+        self.assertEqual(refused.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, refused.details())
+        self.assertIn("member lookups of terminal credential 'store-2/till'", refused.details())
+        self.assertIsNotNone(retry_delay_s(refused))
+        # Other calls of the same terminal still pass (it has tokens left).
+        self.evaluate(STORE2_TOKEN, store="store-2")
+        _, metrics = http_get(self.server.http_port, "/metrics")
+        self.assertRegex(metrics, r'loyaltyd_member_lookups_total\{result="limited"\} [1-9]')
+        self.assertRegex(metrics, r'loyaltyd_member_lookups_total\{result="not_found"\} [1-9]')
+
+    def lookup_unknown(self, token):
+        """A lookup of a card nobody has: NOT_FOUND until the limit."""
+        try:
+            self.pos.LookupMember(pos_pb2.LookupMemberRequest(member=by_card("4111999999999999")),
+                                  metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return
+            raise
+
+
+def http_get(port, path):
+    """(status, body) of a GET on the server's HTTP port."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=RPC_TIMEOUT)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+class FullDiskTest(unittest.TestCase):
+    """The data folder on a small tmpfs the test mounts, filled by a file the
+    test writes: writes are refused with UNAVAILABLE while reads go on, the
+    server restarts on the full disk (read-only) without aborting, and once
+    the file is removed writes go on by themselves; nothing acknowledged is
+    lost."""
+
+    MIB = 1 << 20
+    RESERVE_MIB = 24
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="loyaltyd-e2e-FullDiskTest-")
+        TEMP_DIRS.append(cls.work)
+        cls.disk = os.path.join(cls.work, "disk")
+        os.makedirs(cls.disk)
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320m", "tmpfs", cls.disk],
+                               capture_output=True, text=True)
+        if mount.returncode != 0:
+            raise unittest.SkipTest(f"cannot mount a tmpfs to fill (needs root): {mount.stderr.strip()}")
+        cls.filler = os.path.join(cls.disk, "filler")
+        cls.server = lp.LoyaltydProcess(ARGS.binary, os.path.join(cls.disk, "data"), lp.free_port(),
+                                        CREDENTIALS, work_dir=cls.work,
+                                        extra_config=lp.BASE_RULE_PROGRAM +
+                                        f"\nstorage_min_free_mb: {cls.RESERVE_MIB}\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "server", None) is not None:
+            cls.server.kill()
+        subprocess.run(["umount", "-l", cls.disk], capture_output=True)
+
+    def stubs(self):
+        channel = self.server.channel()
+        self.addCleanup(channel.close)
+        return (pos_grpc.PosServiceStub(channel), member_grpc.MemberServiceStub(channel),
+                admin_grpc.AdminServiceStub(channel))
+
+    def fill_disk(self, leave_mib):
+        """Grows the filler file until `leave_mib` MiB are free."""
+        st = os.statvfs(self.disk)
+        free = st.f_bavail * st.f_frsize
+        extra = free - leave_mib * self.MIB
+        if extra <= 0:
+            return
+        current = os.path.getsize(self.filler) if os.path.exists(self.filler) else 0
+        with open(self.filler, "ab") as f:
+            os.posix_fallocate(f.fileno(), 0, current + extra)
+
+    def sale_for(self, card, price):
+        return pos_pb2.RecordSaleRequest(sale=sale(ServerTestCase.new_txn("fd"), [line(1, price)], member=by_card(card)))
+
+    def wait_for(self, what, fn, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            last = fn()
+            if last is True:
+                return
+            if time.monotonic() > deadline:
+                self.fail(f"{what}: still {last!r} after {timeout} s\n{self.server.log_tail()}")
+            time.sleep(0.1)
+
+    def test_full_disk_refuses_writes_keeps_reads_survives_restart_and_resumes(self):
+        server = self.server
+        server.start()
+        pos, members, admin = self.stubs()
+        admin.EnrollMember(admin_pb2.EnrollMemberRequest(member_id="m-disk", display_name="Disk", card_number="4999000000000001"),
+                           metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        card = "4999000000000001"
+        first = pos.RecordSale(self.sale_for(card, 1200), metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(first.points_earned, 12)
+
+        def balance():
+            return members.GetMember(member_pb2.GetMemberRequest(member_id="m-disk"), metadata=lp.auth(ADMIN_TOKEN),
+                                     timeout=RPC_TIMEOUT).balance.available_points
+
+        accepted = []  # sales of 3 points taken before the disk check saw the disk full
+
+        def sale_refused():
+            try:
+                pos.RecordSale(self.sale_for(card, 300), metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+                accepted.append(3)
+                return "a sale was accepted"
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or "disk is nearly full" not in e.details():
+                    return f"{e.code().name}: {e.details()}"
+                return True
+
+        # The disk fills: writes are refused, reads go on, /readyz says why.
+        self.fill_disk(leave_mib=4)
+        self.wait_for("a sale on a full disk", sale_refused)
+        before = 12 + sum(accepted)
+        self.assertEqual(balance(), before)
+        status, body = http_get(server.http_port, "/readyz")
+        self.assertEqual(status, 503, body)
+        self.assertIn("disk is nearly full", body)
+        _, metrics = http_get(server.http_port, "/metrics")
+        self.assertIn('loyaltyd_storage_writes_refused{reason="disk_low"} 1', metrics)
+        free_line = [l for l in metrics.splitlines() if l.startswith("loyaltyd_disk_free_bytes ")]
+        self.assertEqual(len(free_line), 1, metrics[:2000])
+        self.assertLess(float(free_line[0].split()[1]), self.RESERVE_MIB * self.MIB)
+        # Enrolment is a write too.
+        with self.assertRaises(grpc.RpcError) as refused:
+            admin.EnrollMember(admin_pb2.EnrollMemberRequest(member_id="m-disk-2", display_name="D2"),
+                               metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+        # A stop and a start on the full disk: no abort, read-only, reads go on.
+        self.assertEqual(server.terminate(timeout=10.0), 0, server.log_tail())
+        self.fill_disk(leave_mib=2)
+        server.start()
+        pos, members, admin = self.stubs()
+        self.assertEqual(balance(), before)
+        accepted.clear()
+        self.wait_for("a sale on a read-only start", sale_refused)
+        self.assertEqual(accepted, [], "a read-only start took a sale")
+        _, metrics = http_get(server.http_port, "/metrics")
+        self.assertIn('loyaltyd_storage_writes_refused{reason="read_only"} 1', metrics)
+        # A SIGKILL and a start on the full disk: the same.
+        server.kill()
+        server.start()
+        pos, members, admin = self.stubs()
+        self.assertEqual(balance(), before)
+
+        # Space returns: writes go on without a restart.
+        os.remove(self.filler)
+
+        def sale_accepted():
+            try:
+                out = pos.RecordSale(self.sale_for(card, 700), metadata=lp.auth(STORE1_TOKEN), timeout=RPC_TIMEOUT)
+                return out.points_earned == 7 or f"earned {out.points_earned}"
+            except grpc.RpcError as e:
+                return f"{e.code().name}: {e.details()}"
+
+        self.wait_for("a sale after space returned", sale_accepted)
+        self.assertEqual(balance(), before + 7)
+        status, body = http_get(server.http_port, "/readyz")
+        self.assertEqual(status, 200, body)
+        self.assertIn("reopened read-write", open(server.log_path, encoding="utf-8", errors="replace").read())
+        # And all of it survives a restart.
+        self.assertEqual(server.terminate(timeout=10.0), 0, server.log_tail())
+        server.start()
+        pos, members, admin = self.stubs()
+        self.assertEqual(balance(), before + 7)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_cert(dirname, name, cn, ca=None, server=False):
+    """A key and a certificate `name`.{key,pem} for common name `cn`, signed
+    by `ca` (a name made before) or self-signed (then also a CA)."""
+    openssl("req", "-x509" if ca is None else "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem" if ca is None else f"{name}.csr",
+            "-subj", "/CN=" + cn.replace("/", "\\/"), "-days", "2", *(["-addext", "basicConstraints=critical,CA:TRUE"] if ca is None else []),
+            cwd=dirname)
+    if ca is not None:
+        ext = os.path.join(dirname, f"{name}.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n")
+            if server:
+                f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+            else:
+                f.write("extendedKeyUsage=clientAuth\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", ext, cwd=dirname)
+    return os.path.join(dirname, f"{name}.key"), os.path.join(dirname, f"{name}.pem")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class TlsTest(unittest.TestCase):
+    """Both ports speak TLS only, with certificates openssl makes here: gRPC
+    and HTTP over TLS, plaintext refused, mutual TLS binding a terminal's
+    certificate to its store (required for terminals here; members and
+    admins need none), an untrusted client certificate refused, and a
+    renewed server certificate served without a restart."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="loyaltyd-e2e-TlsTest-")
+        TEMP_DIRS.append(cls.work)
+        certs = os.path.join(cls.work, "certs")
+        os.makedirs(certs)
+        cls.certs = certs
+        make_cert(certs, "ca", "loyalty test CA")
+        make_cert(certs, "server", "localhost", ca="ca", server=True)
+        make_cert(certs, "store1", "store-1/till-1", ca="ca")
+        make_cert(certs, "store2", "store-2", ca="ca")
+        make_cert(certs, "rogue", "store-1")  # self-signed: not of the CA
+        # The server reads copies, which the reload test replaces.
+        cls.server_key = os.path.join(certs, "live.key")
+        cls.server_pem = os.path.join(certs, "live.pem")
+        shutil.copy(os.path.join(certs, "server.key"), cls.server_key)
+        shutil.copy(os.path.join(certs, "server.pem"), cls.server_pem)
+        cls.ca = read_bytes(os.path.join(certs, "ca.pem"))
+        cls.server = lp.LoyaltydProcess(
+            ARGS.binary, os.path.join(cls.work, "data"), lp.free_port(), CREDENTIALS, work_dir=cls.work,
+            extra_config=lp.BASE_RULE_PROGRAM + f"""
+tls {{
+  cert_chain_file: "{cls.server_pem}"
+  private_key_file: "{cls.server_key}"
+  client_ca_file: "{os.path.join(certs, 'ca.pem')}"
+  require_terminal_certificate: true
+  reload_interval_s: 1
+}}
+""")
+        cls.server.channel_credentials = cls.credentials()
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.kill()
+            raise
+        with cls.server.channel() as ch:
+            admin_grpc.AdminServiceStub(ch).EnrollMember(
+                admin_pb2.EnrollMemberRequest(member_id=ALICE, display_name="Alice", card_number=ALICE_CARD),
+                metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "server", None) is not None:
+            cls.server.terminate()
+
+    @classmethod
+    def credentials(cls, client=None):
+        if client is None:
+            return grpc.ssl_channel_credentials(root_certificates=cls.ca)
+        key, pem = (os.path.join(cls.certs, f"{client}.{ext}") for ext in ("key", "pem"))
+        return grpc.ssl_channel_credentials(root_certificates=cls.ca, private_key=read_bytes(key),
+                                            certificate_chain=read_bytes(pem))
+
+    def sale_as(self, client, token=STORE1_TOKEN):
+        with self.server.channel(self.credentials(client)) as ch:
+            return pos_grpc.PosServiceStub(ch).RecordSale(
+                pos_pb2.RecordSaleRequest(sale=sale(ServerTestCase.new_txn("tls"), [line(1, 500)], member=by_card(ALICE_CARD))),
+                metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+
+    def https(self, path, token, client=None):
+        import http.client
+        import ssl
+        ctx = ssl.create_default_context(cadata=self.ca.decode())
+        if client is not None:
+            ctx.load_cert_chain(os.path.join(self.certs, f"{client}.pem"), os.path.join(self.certs, f"{client}.key"))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.server.http_port, context=ctx, timeout=RPC_TIMEOUT)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            r = conn.getresponse()
+            return r.status, r.read().decode(), conn.sock.getpeercert(binary_form=True)
+        finally:
+            conn.close()
+
+    def test_grpc_terminal_with_its_stores_certificate(self):
+        out = self.sale_as("store1")
+        self.assertEqual(out.points_earned, 5)
+
+    def test_grpc_terminal_with_another_stores_certificate_or_none_is_refused(self):
+        for client, fragment in (("store2", "it belongs to store 'store-2'"),
+                                 (None, "need the client certificate of their store")):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.sale_as(client)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED, e.exception.details())
+            self.assertIn(fragment, e.exception.details())
+
+    def test_grpc_member_needs_no_certificate(self):
+        with self.server.channel() as ch:
+            view = member_grpc.MemberServiceStub(ch).GetMember(member_pb2.GetMemberRequest(member_id=ALICE),
+                                                               metadata=lp.auth(ALICE_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertEqual(view.member_id, ALICE)
+
+    def test_grpc_plaintext_and_untrusted_certificates_are_refused(self):
+        with grpc.insecure_channel(self.server.address) as ch:
+            with self.assertRaises(grpc.RpcError) as e:
+                member_grpc.MemberServiceStub(ch).GetMember(member_pb2.GetMemberRequest(member_id=ALICE),
+                                                            metadata=lp.auth(ALICE_TOKEN), timeout=3)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.sale_as("rogue")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+    def test_http_over_tls_with_and_without_client_certificates(self):
+        status, body, _ = self.https("/v1/members/me", ALICE_TOKEN)
+        self.assertEqual(status, 200, body)
+        self.assertIn('"member_id":"m-alice"', body.replace(" ", ""))
+        status, body, _ = self.https(f"/v1/members/{ALICE}", STORE1_TOKEN, client="store2")
+        self.assertEqual(status, 403, body)
+        self.assertIn("it belongs to store 'store-2'", body)
+        status, body, _ = self.https("/readyz", ALICE_TOKEN, client="store1")
+        self.assertEqual(status, 200, body)
+        # Plaintext to the TLS port gets no answer.
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.http_port, timeout=3)
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+        conn.close()
+        import ssl
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            self.https("/v1/members/me", ALICE_TOKEN, client="rogue")
+
+    def test_zz_renewed_certificate_is_served_without_restart(self):
+        _, _, before = self.https("/healthz", ALICE_TOKEN)
+        make_cert(self.certs, "renewed", "localhost", ca="ca", server=True)
+        # Key first, then the chain: the server may read between the two
+        # and keep the old pair (a pair that does not match is not used).
+        shutil.copy(os.path.join(self.certs, "renewed.key"), self.server_key + ".new")
+        shutil.copy(os.path.join(self.certs, "renewed.pem"), self.server_pem + ".new")
+        os.replace(self.server_key + ".new", self.server_key)
+        os.replace(self.server_pem + ".new", self.server_pem)
+        deadline = time.monotonic() + 10
+        after = before
+        while after == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            _, _, after = self.https("/healthz", ALICE_TOKEN)
+        self.assertNotEqual(after, before, "HTTP still serves the old certificate after 10 s")
+        self.assertEqual(after, ssl_der(os.path.join(self.certs, "renewed.pem")))
+        # gRPC took it too, and still works.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.assertEqual(self.sale_as("store1").points_earned, 5)
+                break
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def ssl_der(pem_path):
+    import ssl
+    with open(pem_path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class CredentialsTest(ServerTestCase):
+    """Terminal and admin credentials made at run time: the token is shown
+    once and stored only as its SHA-256; rotate, revoke and expiry take
+    effect at once; every change is audited; all of it survives a restart."""
+
+    def create(self, name, role=None, store="store-1", expires_in=None, token=ADMIN_TOKEN):
+        r = admin_pb2.CreateCredentialRequest(name=name, role=role or admin_pb2.CREDENTIAL_ROLE_TERMINAL, store_id=store)
+        if expires_in is not None:
+            r.expires_at.FromSeconds(int(time.time() + expires_in))
+        return self.admin.CreateCredential(r, metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+
+    def sale_with(self, token, store="store-1"):
+        return self.pos.RecordSale(pos_pb2.RecordSaleRequest(sale=sale(self.new_txn("cr"), [line(1, 300)],
+                                                                       member=by_card(ALICE_CARD), store=store)),
+                                   metadata=lp.auth(token), timeout=RPC_TIMEOUT)
+
+    def test_create_use_rotate_revoke_audit_and_restart(self):
+        issued = self.create("store-1 till 7")
+        self.assertTrue(issued.token.startswith("loy_"), issued.token)
+        self.assertEqual(issued.credential.store_id, "store-1")
+        self.assertEqual(issued.credential.created_by, "admin")
+        self.assertEqual(self.sale_with(issued.token).points_earned, 3)
+        # Bound to its store.
+        self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.sale_with, issued.token, store="store-2")
+        # Listed without any token; the data folder never holds the token.
+        listed = self.admin.ListCredentials(admin_pb2.ListCredentialsRequest(), metadata=lp.auth(ADMIN_TOKEN),
+                                            timeout=RPC_TIMEOUT)
+        ids = [c.credential_id for c in listed.credentials]
+        self.assertIn(issued.credential.credential_id, ids)
+        self.assertNotIn(issued.token, str(listed))
+        self.server_holds_no_token(issued.token)
+
+        rotated = self.admin.RotateCredential(
+            admin_pb2.RotateCredentialRequest(credential_id=issued.credential.credential_id),
+            metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+        self.assertNotEqual(rotated.token, issued.token)
+        e = self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.sale_with, issued.token)
+        self.assertIn("unknown token", e.details())
+        self.assertEqual(self.sale_with(rotated.token).points_earned, 3)
+
+        kept = self.create("admin robot", role=admin_pb2.CREDENTIAL_ROLE_ADMIN, store="")
+        self.admin.VerifyLedger(admin_pb2.VerifyLedgerRequest(), metadata=lp.auth(kept.token), timeout=RPC_TIMEOUT)
+        revoked = self.admin.RevokeCredential(
+            admin_pb2.RevokeCredentialRequest(credential_id=issued.credential.credential_id),
+            metadata=lp.auth(kept.token), timeout=RPC_TIMEOUT)
+        self.assertTrue(revoked.HasField("revoked_at"))
+        self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.sale_with, rotated.token)
+        listed = self.admin.ListCredentials(admin_pb2.ListCredentialsRequest(), metadata=lp.auth(ADMIN_TOKEN),
+                                            timeout=RPC_TIMEOUT)
+        self.assertNotIn(issued.credential.credential_id, [c.credential_id for c in listed.credentials])
+
+        audit = self.admin.ListAudit(admin_pb2.ListAuditRequest(limit=50), metadata=lp.auth(ADMIN_TOKEN),
+                                     timeout=RPC_TIMEOUT)
+        mine = [a for a in audit.entries if a.credential_id == issued.credential.credential_id]
+        self.assertEqual([a.summary.split(" ")[0] for a in mine], ["revoked", "rotated", "created"])
+        self.assertIn("admin robot", mine[0].author)
+        self.assertEqual(mine[2].author, "admin")
+
+        # A restart keeps all of it.
+        self.channel.close()
+        self.assertEqual(self.server.terminate(timeout=10.0), 0, self.server.log_tail())
+        self.server.start()
+        type(self).channel = self.server.channel()
+        self.connect_stubs()
+        self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.sale_with, rotated.token)
+        self.admin.VerifyLedger(admin_pb2.VerifyLedgerRequest(), metadata=lp.auth(kept.token), timeout=RPC_TIMEOUT)
+        again = self.create("store-1 till 8")
+        self.assertNotEqual(again.credential.credential_id, kept.credential.credential_id)
+        self.assertNotEqual(again.credential.credential_id, issued.credential.credential_id)
+
+    def server_holds_no_token(self, token):
+        for root, _, files in os.walk(self.server.data_dir):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(token.encode(), f.read(), f"the token is in {name}")
+
+    def test_expiry_takes_effect_at_once(self):
+        issued = self.create("short-lived till", expires_in=2)
+        self.sale_with(issued.token)
+        time.sleep(2.2)
+        e = self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.sale_with, issued.token)
+        self.assertIn("expired", e.details())
+
+    def test_bad_requests_name_the_field_and_only_admins_may(self):
+        for kwargs, field in ((dict(role=admin_pb2.CREDENTIAL_ROLE_UNSPECIFIED), "role"),
+                              (dict(store=""), "store_id"),
+                              (dict(role=admin_pb2.CREDENTIAL_ROLE_ADMIN), "store_id"),
+                              (dict(expires_in=-60), "expires_at")):
+            r = admin_pb2.CreateCredentialRequest(name="x", role=kwargs.get("role", admin_pb2.CREDENTIAL_ROLE_TERMINAL),
+                                                  store_id=kwargs.get("store", "store-1"))
+            if "expires_in" in kwargs:
+                r.expires_at.FromSeconds(int(time.time() + kwargs["expires_in"]))
+            if kwargs.get("role") == admin_pb2.CREDENTIAL_ROLE_UNSPECIFIED:
+                r.role = admin_pb2.CREDENTIAL_ROLE_UNSPECIFIED
+            e = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, self.admin.CreateCredential, r,
+                                    metadata=lp.auth(ADMIN_TOKEN), timeout=RPC_TIMEOUT)
+            self.assertTrue(e.details().startswith(field + ":"), e.details())
+        self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.create, "x", token=STORE1_TOKEN)
+        # Over HTTP too.
+        status, _, body = http_call(self.server.http_port, "POST", "/v1/credentials", token=ADMIN_TOKEN,
+                                    body='{"name": "http till", "role": "CREDENTIAL_ROLE_TERMINAL", "store_id": "store-2"}')
+        self.assertEqual(status, 200, body)
+        import json
+        made = json.loads(body)
+        self.assertEqual(self.sale_with(made["token"], store="store-2").points_earned, 3)
+        status, _, body = http_call(self.server.http_port, "POST",
+                                    f"/v1/credentials/{made['credential']['credential_id']}:rotate", token=ADMIN_TOKEN,
+                                    body="{}")
+        self.assertEqual(status, 200, body)
+        self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.sale_with, made["token"], store="store-2")
+        self.assertEqual(self.sale_with(json.loads(body)["token"], store="store-2").points_earned, 3)
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class MemberJwtTest(ServerTestCase):
+    """Member apps sign in with the retailer's identity provider: the JWT it
+    signs (ES256 here, keys made by the test) names the member; signature,
+    issuer, audience, expiry, alg and key id are checked, and a new key in
+    the JWKS file is taken without a restart."""
+
+    ISSUER = "https://id.example-retailer.test"
+    AUDIENCE = "loyalty-app"
+
+    @classmethod
+    def setUpClass(cls):
+        from cryptography.hazmat.primitives.asymmetric import ec
+        cls.ec = ec
+        cls.keys = {"k1": ec.generate_private_key(ec.SECP256R1())}
+        cls.jwks_dir = tempfile.mkdtemp(prefix="loyaltyd-e2e-jwks-")
+        TEMP_DIRS.append(cls.jwks_dir)
+        cls.jwks_path = os.path.join(cls.jwks_dir, "jwks.json")
+        cls.write_jwks()
+        cls.EXTRA_CONFIG = f"""
+member_jwt {{ jwks_file: "{cls.jwks_path}" issuer: "{cls.ISSUER}" audience: "{cls.AUDIENCE}" reload_interval_s: 1 }}
+"""
+        super().setUpClass()
+
+    @classmethod
+    def write_jwks(cls):
+        import json
+        keys = []
+        for kid, key in cls.keys.items():
+            numbers = key.public_key().public_numbers()
+            keys.append({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+                         "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big"))})
+        with open(cls.jwks_path + ".new", "w") as f:
+            json.dump({"keys": keys}, f)
+        os.replace(cls.jwks_path + ".new", cls.jwks_path)
+
+    def token(self, sub=ALICE, kid="k1", key=None, alg="ES256", **claims):
+        import json
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        now = int(time.time())
+        payload = {"iss": self.ISSUER, "aud": self.AUDIENCE, "sub": sub, "iat": now, "exp": now + 300}
+        payload.update(claims)
+        header = {"alg": alg, "kid": kid, "typ": "JWT"}
+        signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())).encode()
+        if alg == "none":
+            return signing_input.decode() + "."
+        der = (key or self.keys[kid]).sign(signing_input, self.ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return signing_input.decode() + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def get_member(self, token, member_id=ALICE):
+        return self.members.GetMember(member_pb2.GetMemberRequest(member_id=member_id), metadata=lp.auth(token),
+                                      timeout=RPC_TIMEOUT)
+
+    def test_a_valid_token_names_the_member(self):
+        self.assertEqual(self.get_member(self.token()).member_id, ALICE)
+        # Its own member only.
+        self.assertRpcError(grpc.StatusCode.PERMISSION_DENIED, self.get_member, self.token(), member_id=BOB)
+        # Over HTTP, as "me".
+        status, _, body = http_call(self.server.http_port, "GET", "/v1/members/me", token=self.token())
+        self.assertEqual(status, 200, body)
+
+    def test_every_broken_token_is_unauthenticated(self):
+        other = self.ec.generate_private_key(self.ec.SECP256R1())
+        now = int(time.time())
+        cases = {
+            "wrong signature": self.token(key=other),
+            "wrong issuer": self.token(iss="https://evil.test"),
+            "wrong audience": self.token(aud="another-app"),
+            "expired": self.token(exp=now - 3600),
+            "alg none": self.token(alg="none"),
+            "unknown kid": self.token(kid="k9", key=other),
+            "not yet valid": self.token(nbf=now + 3600),
+        }
+        for what, token in cases.items():
+            with self.subTest(what):
+                e = self.assertRpcError(grpc.StatusCode.UNAUTHENTICATED, self.get_member, token)
+                self.assertNotIn(token, e.details())
+        _, metrics = http_get(self.server.http_port, "/metrics")
+        counted = re.search(r'loyaltyd_authentication_failures_total\{reason="jwt_refused"\} (\d+)', metrics)
+        self.assertIsNotNone(counted, "failed JWTs are counted")
+        self.assertGreaterEqual(int(counted.group(1)), len(cases))
+
+    def test_a_new_key_in_the_jwks_file_is_taken_without_restart(self):
+        type(self).keys["k2"] = self.ec.generate_private_key(self.ec.SECP256R1())
+        token = self.token(kid="k2")
+        self.write_jwks()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.assertEqual(self.get_member(token).member_id, ALICE)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAUTHENTICATED or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
 class RestartTest(ServerTestCase):
     """Graceful shutdown and restart on the same data directory."""
 
@@ -813,7 +1500,8 @@ def main():
     if ARGS.patterns:
         loader.testNamePatterns = [f"*{p}*" for p in ARGS.patterns]
     suite = unittest.TestSuite()
-    for cls in (PosFlowTest, BacklogStreamTest, RestartTest):
+    for cls in (PosFlowTest, BacklogStreamTest, RateLimitTest, TlsTest, FullDiskTest, CredentialsTest,
+                MemberJwtTest, RestartTest):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     all_ids = test_ids(suite)
     result = unittest.TextTestRunner(verbosity=2 if ARGS.verbose else 1, stream=sys.stdout).run(suite)

@@ -145,6 +145,10 @@ class LoyaltydProcess:
         self.log_path = os.path.join(self.work_dir, "loyaltyd.log")
         self.extra_config = extra_config
         self.starts = 0
+        # TLS: grpc.ssl_channel_credentials for channel() and the readiness
+        # check (with the name the certificate is for); None: plaintext.
+        self.channel_credentials = None
+        self.channel_options = list(CHANNEL_OPTIONS)
         self._proc = None
         self._lock = threading.Lock()  # start/kill/terminate from several threads
 
@@ -206,7 +210,7 @@ class LoyaltydProcess:
                 code = None if proc is None else proc.returncode
                 raise ServerStartError(
                     f"loyaltyd exited with code {code} while starting\n{self.log_tail()}")
-            with grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS) as ch:
+            with self.channel() as ch:
                 check = ch.unary_unary(HEALTH_CHECK_METHOD,
                                        request_serializer=lambda _: b"",
                                        response_deserializer=lambda b: b)
@@ -283,8 +287,13 @@ class LoyaltydProcess:
 
     # ---- clients --------------------------------------------------------
 
-    def channel(self):
-        return grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+    def channel(self, credentials=None):
+        """A channel to the gRPC port: TLS with `credentials` or
+        self.channel_credentials if set, else plaintext."""
+        credentials = credentials or self.channel_credentials
+        if credentials is not None:
+            return grpc.secure_channel(self.address, credentials, options=self.channel_options)
+        return grpc.insecure_channel(self.address, options=self.channel_options)
 
     def log_tail(self, lines=40):
         try:

@@ -72,5 +72,42 @@ TEST(AuthTest, AuthorisationRules) {
   EXPECT_TRUE(RequireAdmin(admin).ok());
 }
 
+// A client certificate binds a terminal credential to the certificate's
+// store; required, a terminal without one is refused; members need none.
+TEST(AuthTest, TerminalCredentialsAreBoundToTheirCertificatesStore) {
+  auto a = Authenticator::Create(Credentials());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->AuthenticateCall("Bearer term-1", "peer", "store-1").ok());
+  EXPECT_TRUE(a->AuthenticateCall("Bearer term-1", "peer", "store-1/till-4").ok());
+  EXPECT_TRUE(a->AuthenticateCall("Bearer term-1", "peer", "").ok());  // not required yet
+  auto other = a->AuthenticateCall("Bearer term-1", "peer", "store-10");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(other.status().message().find("it belongs to store 'store-10'"), std::string::npos) << other.status();
+  a->SetTerminalCertificates(true);
+  auto none = a->AuthenticateCall("Bearer term-1", "peer", "");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(a->AuthenticateCall("Bearer mem-1", "peer", "").ok());
+  EXPECT_TRUE(a->AuthenticateCall("Bearer adm", "peer", "").ok());
+  // An unknown token stays UNAUTHENTICATED whatever the certificate.
+  EXPECT_EQ(a->AuthenticateCall("Bearer nope", "peer", "store-1").status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+// Each caller spends its own bucket: past it RESOURCE_EXHAUSTED with a hint.
+TEST(AuthTest, RateLimitsArePerCaller) {
+  auto a = Authenticator::Create(Credentials());
+  ASSERT_TRUE(a.ok()) << a.status();
+  CallRateLimits limits;
+  limits.terminal = {1, 2};
+  limits.member = {0, 0};  // none
+  a->SetRateLimits(limits);
+  EXPECT_TRUE(a->AuthenticateCall("Bearer term-1", "peer").ok());
+  EXPECT_TRUE(a->AuthenticateCall("Bearer term-1", "peer").ok());
+  auto limited = a->AuthenticateCall("Bearer term-1", "peer");
+  ASSERT_EQ(limited.status().code(), absl::StatusCode::kResourceExhausted) << limited.status();
+  EXPECT_GT(RetryAfterMs(limited.status()), 0);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(a->AuthenticateCall("Bearer mem-1", "peer").ok());
+  EXPECT_TRUE(a->AuthenticateCall("Bearer adm", "peer").ok());
+}
+
 }  // namespace
 }  // namespace loyalty::auth
