@@ -21,6 +21,7 @@ if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(
     # Debian's Python gRPC for the end-to-end client
     python3 python3-grpcio python3-protobuf
+    python3-cryptography openssl   # the identity provider's keys and JWTs, the TLS certificates tests make
     prometheus                # promtool checks the /metrics exposition
     chromium                  # the headless browser tests/js/console_test.mjs drives (playwright-core)
   )
