@@ -10,6 +10,8 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <google/protobuf/descriptor.h>
+
 #include "base/metrics.h"
 #include "base/str_cat.h"
 
@@ -38,16 +40,40 @@ const char* GrpcCodeName(grpc::StatusCode code) {
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
 
-// Counts every call by method and code, and its latency.
-class MetricsInterceptor final : public grpc::experimental::Interceptor {
+// The request type's full name of a method "/loyalty.v1.PosService/RecordSale".
+std::string RequestTypeOf(const std::string& method) {
+  const size_t slash = method.rfind('/');
+  if (method.size() < 2 || slash == std::string::npos || slash == 0) return "";
+  const auto* m = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+      method.substr(1, slash - 1) + "." + method.substr(slash + 1));
+  return m == nullptr ? "" : m->input_type()->full_name();
+}
+
+// Counts every call by method and code, and its latency. And answers a
+// request whose bytes are not its message INVALID_ARGUMENT: gRPC's callback
+// handler fails such a call UNIMPLEMENTED with no message before any of the
+// server's code runs, but it lets interceptors see the request it could not
+// read (none) and the status about to be sent.
+class EdgeInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit MetricsInterceptor(grpc::experimental::ServerRpcInfo* info)
+  explicit EdgeInterceptor(grpc::experimental::ServerRpcInfo* info)
       : method_(info->method()), started_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unreadable_ = true;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
+      grpc::Status status = methods->GetSendStatus();
+      if (unreadable_ && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+        const std::string type = RequestTypeOf(method_);
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request: unreadable: the bytes are not a " + (type.empty() ? "request" : type) +
+                                  " (protobuf binary)");
+        methods->ModifySendStatus(status);
+      }
       RequestsTotal().WithLabels({method_, GrpcCodeName(status.error_code())}).Inc();
       RequestSeconds().WithLabels({method_}).Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
@@ -58,12 +84,13 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
  private:
   const std::string method_;
   const std::chrono::steady_clock::time_point started_;
+  bool unreadable_ = false;
 };
 
-class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class EdgeInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    return new MetricsInterceptor(info);
+    return new EdgeInterceptor(info);
   }
 };
 
@@ -115,7 +142,7 @@ absl::StatusOr<std::unique_ptr<GrpcEdge>> GrpcEdge::Start(const GrpcEdgeOptions&
   builder.RegisterService(edge->member_service_.get());
   builder.RegisterService(edge->admin_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>());
+  interceptors.push_back(std::make_unique<EdgeInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   edge->server_ = builder.BuildAndStart();
   if (edge->server_ == nullptr || edge->port_ == 0) {

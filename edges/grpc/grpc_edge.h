@@ -1,6 +1,9 @@
 // edges/grpc/grpc_edge.h: loyaltyd's gRPC server as a component: PosService,
 // MemberService and AdminService (callback API), the standard health service
 // and reflection, and per-method request counts and latencies in /metrics.
+// A request whose bytes do not parse as its message is answered
+// INVALID_ARGUMENT naming the type (gRPC's own answer would be an empty
+// UNIMPLEMENTED).
 //
 // Limits on connections and streams are GrpcEdgeOptions'. With TLS files,
 // the port speaks TLS only (gRPC's file watcher re-reads them), and a

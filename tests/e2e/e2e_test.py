@@ -420,6 +420,25 @@ class PosFlowTest(ServerTestCase):
             self.assertIn("return.lines[0].quantity", e.details() or "")
         self.assertEqual(self.balance(member_id), 7)  # only the one valid sale: 1 + 6
 
+    def test_unreadable_request_is_invalid_argument_naming_its_type(self):
+        # Finding: bytes that are not the request's message were answered
+        # UNIMPLEMENTED with an empty message.
+        garbage = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, a length past the end
+        before = self.balance(ALICE)
+        for method, type_name in (("/loyalty.v1.PosService/RecordSale", "loyalty.v1.RecordSaleRequest"),
+                                  ("/loyalty.v1.MemberService/GetMember", "loyalty.v1.GetMemberRequest"),
+                                  ("/loyalty.v1.AdminService/AdjustPoints", "loyalty.v1.AdjustPointsRequest")):
+            call = self.channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            e = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, call, garbage, metadata=lp.auth(ADMIN_TOKEN),
+                                    timeout=RPC_TIMEOUT)
+            self.assertEqual(e.details(), f"request: unreadable: the bytes are not a {type_name} (protobuf binary)")
+        watch = self.channel.unary_stream("/loyalty.v1.MemberService/WatchMember", request_serializer=lambda b: b,
+                                          response_deserializer=lambda b: b)
+        e = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, lambda: list(watch(garbage, metadata=lp.auth(ADMIN_TOKEN),
+                                                                                   timeout=RPC_TIMEOUT)))
+        self.assertIn("loyalty.v1.WatchMemberRequest", e.details())
+        self.assertEqual(self.balance(ALICE), before)
+
     def test_missing_or_unknown_token_unauthenticated(self):
         # Verifies: a call without a token, with an unknown token or a
         # malformed authorization header is UNAUTHENTICATED.
