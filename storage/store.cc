@@ -529,13 +529,21 @@ std::unique_ptr<Store::Snapshot> Store::GetSnapshot() const {
 }
 
 std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf, const Snapshot* snapshot) const {
-  const Instance& in = live();
+  const Instance* in = &live();
   rocksdb::ReadOptions options;
   if (snapshot != nullptr) {
-    assert(snapshot->db_ == in.db && "a snapshot of a replaced instance");
+    // A snapshot taken before a reopen reads the instance it came from
+    // (kept open until Close), so a reader spanning the reopen sees one time.
+    if (snapshot->db_ != in->db) {
+      std::lock_guard<std::mutex> lock(instances_mu_);
+      for (const auto& i : instances_) {
+        if (i->db == snapshot->db_) in = i.get();
+      }
+    }
+    assert(snapshot->db_ == in->db);
     options.snapshot = snapshot->get();
   }
-  return std::unique_ptr<rocksdb::Iterator>(in.db->NewIterator(options, in.Handle(cf)));
+  return std::unique_ptr<rocksdb::Iterator>(in->db->NewIterator(options, in->Handle(cf)));
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters() const {

@@ -258,7 +258,7 @@ class Store {
   // What Open was given, for the reopen.
   rocksdb::DBOptions db_options_;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors_;
-  std::mutex instances_mu_;  // guards instances_ and the reopen
+  mutable std::mutex instances_mu_;  // guards instances_ and the reopen
   std::vector<std::unique_ptr<Instance>> instances_;
   std::atomic<Instance*> live_{nullptr};
   std::shared_ptr<rocksdb::Cache> block_cache_;

@@ -177,6 +177,43 @@ TEST(StoreTest, FailedWalSyncIsNeverFollowedByAnAcknowledgement) {
   (void)(*store)->Close();
 }
 
+// Below the free-space reserve a store opens read-only: what was committed
+// reads back, commits are refused as a pause (not a fault), and a new data
+// folder cannot be made at all.
+TEST(StoreTest, OpensReadOnlyBelowTheFreeSpaceReserve) {
+  loyalty::testing::TempDir dir;
+  {
+    auto store = Store::Open({.path = dir.Sub("db")});
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteSet writes;
+    writes.PutRaw(Cf::kMeta, "kept", "v");
+    ASSERT_TRUE((*store)->Commit(writes, Durability::kBuffered).ok());  // in the WAL only
+    ASSERT_TRUE((*store)->SyncWal().ok());
+    EXPECT_EQ((*store)->write_refusal(), WriteRefusal::kNone);
+  }
+  StoreOptions full{.path = dir.Sub("db")};
+  full.min_free_bytes = uint64_t{1} << 62;  // more than any disk has
+  auto store = Store::Open(full);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->write_refusal(), WriteRefusal::kReadOnly);
+  auto kept = (*store)->Get(Cf::kMeta, "kept");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, "v");
+  WriteSet refused;
+  refused.PutRaw(Cf::kMeta, "new", "v");
+  const absl::Status s = (*store)->Commit(refused, Durability::kSynced);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("disk is nearly full"), std::string_view::npos) << s;
+  EXPECT_TRUE((*store)->SyncWal().ok());  // nothing to sync: reads that wait for durability still answer
+  (*store)->CheckDisk();                  // still full: stays read-only
+  EXPECT_EQ((*store)->write_refusal(), WriteRefusal::kReadOnly);
+  EXPECT_TRUE((*store)->Close().ok());
+
+  StoreOptions fresh{.path = dir.Sub("new-db")};
+  fresh.min_free_bytes = uint64_t{1} << 62;
+  EXPECT_EQ(Store::Open(fresh).status().code(), absl::StatusCode::kUnavailable);
+}
+
 // Watchers hear of a buffered commit only through a WAL sync that made it
 // durable: after a failed sync they hear nothing, so no watcher is shown a
 // state a crash could take back (they were told before the sync, and told
