@@ -23,6 +23,7 @@ if [ "${1:-}" = "--test" ]; then
     python3 python3-grpcio python3-protobuf
     prometheus                # promtool checks the /metrics exposition
     chromium                  # the headless browser tests/js/console_test.mjs drives (playwright-core)
+    clang-14 libclang-rt-14-dev   # libFuzzer, ASan and UBSan for tests/fuzz (run.sh)
   )
   # Node and npm for tests/js (the OpenAPI validator). Debian's npm package
   # conflicts with a nodejs that ships its own npm (NodeSource's), so it is

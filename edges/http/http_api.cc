@@ -169,6 +169,8 @@ HttpApi::Invoker Event(F f) {
   };
 }
 
+}  // namespace
+
 // Splits a backlog body into events: a JSON array, or NDJSON (one event a
 // line). The error names the element or line.
 absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body, std::string_view content_type) {
@@ -238,6 +240,8 @@ absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body
   if (events.empty()) return absl::InvalidArgumentError("body: at least one backlog event is required");
   return events;
 }
+
+namespace {
 
 std::string SseFrame(std::string_view event, std::string_view data) {
   return loyalty::StrCat("event: ", event, "\ndata: ", data, "\n\n");
