@@ -509,6 +509,8 @@ void HttpSeeds() {
   Write(t, "path-wrong-verb", Request("DELETE", "/v1/members/m-0001"));
   Write(t, "path-unknown", Request("GET", "/v1/nothing/here"));
   Write(t, "path-percent", Request("GET", "/v1/members/%2B4915100000001"));
+  Write(t, "path-not-utf8", Request("GET", "/v1/mem\xe2" "ers/m-0001/rewards"));  // a finding: its 404 body was not JSON
+  Write(t, "query-not-utf8", Request("GET", "/v1/members/m-0001/history?%FF%FE=1"));
   Write(t, "head-member", Request("HEAD", "/v1/members/m-0001"));
   Write(t, "healthz", Request("GET", "/healthz"));
   Write(t, "metrics", Request("GET", "/metrics"));
