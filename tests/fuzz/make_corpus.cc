@@ -7,6 +7,7 @@
 //
 // (tests/fuzz/run.sh --seeds builds and runs it). Each seed is one file
 // corpus/<target>/<name>; the same fixtures always give the same bytes.
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -268,6 +269,9 @@ void StoredRecordSeeds() {
   WriteKind(t, 4, "program-demo", stored);
   *stored.mutable_program() = codec::ToProto(engine::DefaultProgram("EUR"));
   WriteKind(t, 4, "program-default", stored);
+  internal::ProgramRecord damaged;  // a finding: FromProto overflowed on this kind
+  damaged.mutable_program()->add_offers()->set_kind(static_cast<v1::OfferKind>(INT_MIN));
+  WriteKind(t, 4, "program-offer-kind-min", damaged);
 
   internal::AuditRecord audit;
   audit.set_version(2);
