@@ -91,20 +91,20 @@ bool ReadRequest(std::string_view bytes, HttpRequest& out) {
   parser.body_limit(kMaxBodyBytes);
   parser.eager(true);
   boost::beast::error_code ec;
-  while (!bytes.empty() && !parser.is_done()) {
+  // As Beast's read feeds it: everything unconsumed, again only with more
+  // bytes after need_more. Here no more come: the client closed.
+  while (!parser.is_done()) {
     const size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec == bhttp::error::need_more) {
-      if (used == 0) break;  // the rest is not a whole element yet
-      ec = {};
-    }
+    bytes.remove_prefix(used);
+    if (ec == bhttp::error::need_more) break;
     if (ec) return false;
     if (used == 0) break;
-    bytes.remove_prefix(used);
   }
   if (!parser.is_done()) {
     // The client closed: Beast's read ends a body that runs to the end of
     // the connection, and reports end_of_stream if nothing came.
     if (!parser.got_some()) return false;
+    ec = {};
     parser.put_eof(ec);
     if (ec || !parser.is_done()) return false;
   }
