@@ -24,6 +24,7 @@ if [ "${1:-}" = "--test" ]; then
     python3-cryptography openssl   # the identity provider's keys and JWTs, the TLS certificates tests make
     prometheus                # promtool checks the /metrics exposition
     chromium                  # the headless browser tests/js/console_test.mjs drives (playwright-core)
+    clang-14 libclang-rt-14-dev   # libFuzzer, ASan and UBSan for tests/fuzz (run.sh)
   )
   # Node and npm for tests/js (the OpenAPI validator). Debian's npm package
   # conflicts with a nodejs that ships its own npm (NodeSource's), so it is

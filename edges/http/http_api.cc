@@ -70,9 +70,50 @@ const char* CodeName(absl::StatusCode code) {
   }
 }
 
+// The length of the UTF-8 sequence at the front of `s` (1..4), 0 if there
+// is none (a stray or cut sequence, an overlong form, a surrogate).
+size_t Utf8SequenceLength(std::string_view s) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t n = 0;
+  uint32_t cp = 0;
+  uint32_t min = 0;
+  if ((lead & 0xe0) == 0xc0) {
+    n = 2, cp = lead & 0x1f, min = 0x80;
+  } else if ((lead & 0xf0) == 0xe0) {
+    n = 3, cp = lead & 0x0f, min = 0x800;
+  } else if ((lead & 0xf8) == 0xf0) {
+    n = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((byte(i) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i) & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+// A JSON string of `s`. Messages may quote what a client sent (a path, a
+// parameter): bytes that are not UTF-8 become U+FFFD, so the body stays
+// JSON (RFC 8259 text is UTF-8).
 std::string JsonString(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const size_t n = Utf8SequenceLength(s.substr(i));
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s.substr(i, n));
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -172,6 +213,8 @@ HttpApi::Invoker Event(F f) {
   };
 }
 
+}  // namespace
+
 // Splits a backlog body into events: a JSON array, or NDJSON (one event a
 // line). The error names the element or line.
 absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body, std::string_view content_type) {
@@ -241,6 +284,8 @@ absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body
   if (events.empty()) return absl::InvalidArgumentError("body: at least one backlog event is required");
   return events;
 }
+
+namespace {
 
 std::string SseFrame(std::string_view event, std::string_view data) {
   return loyalty::StrCat("event: ", event, "\ndata: ", data, "\n\n");

@@ -70,6 +70,12 @@ int HttpStatusOf(absl::StatusCode code);
 // the caller: services/common/public_status.h).
 std::string ErrorBody(const absl::Status& status);
 
+// Splits a backlog body (UploadBacklog) into events: a JSON array, or NDJSON
+// (one event a line; also any body that does not start with '['). At most
+// one event past pos::kMaxBacklogEvents is parsed. INVALID_ARGUMENT naming
+// the element ("events[3].sale...") or line ("line 3: ...").
+absl::StatusOr<std::vector<v1::BacklogEvent>> ParseBacklog(std::string_view body, std::string_view content_type);
+
 class HttpApi final : public HttpHandler {
  public:
   static absl::StatusOr<std::unique_ptr<HttpApi>> Create(Operations ops, const auth::Authenticator& authenticator,

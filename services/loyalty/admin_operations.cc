@@ -42,6 +42,8 @@ absl::Status ParseScannedMember(const rocksdb::Iterator& it, internal::MemberRec
 // past), never dated ahead of the clock.
 constexpr int64_t kMaxEnrolmentSkewSeconds = 5 * 60;
 
+}  // namespace
+
 absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r, int64_t now) {
   LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   if (r.display_name().size() > 128) return FieldError("display_name", "must be at most 128 bytes");
@@ -58,7 +60,18 @@ absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r, int64_t now) {
   return absl::OkStatus();
 }
 
-}  // namespace
+absl::Status ValidateAdjustment(const v1::AdjustPointsRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
+  if (request.points() == 0 || request.points() > kMaxAdjustPoints || request.points() < -kMaxAdjustPoints) {
+    return FieldError("points", loyalty::StrCat("must be non-zero and at most ", kMaxAdjustPoints,
+                                                " either way, got ", request.points()));
+  }
+  if (request.reason().empty() || request.reason().size() > kMaxReasonBytes) {
+    return FieldError("reason", "is required, at most 256 bytes");
+  }
+  return absl::OkStatus();
+}
 
 AdminOperations::AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock,
                                  ProgramStore& programs, DryRuns& dry_runs, const Counters* counters,
@@ -174,16 +187,7 @@ void AdminOperations::AdjustPoints(const auth::Principal& who, const v1::AdjustP
                                    std::function<void(absl::StatusOr<v1::AdjustPointsResponse>)> done) {
   absl::Status checked = [&]() -> absl::Status {
     LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
-    LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
-    LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
-    if (request.points() == 0 || request.points() > kMaxAdjustPoints || request.points() < -kMaxAdjustPoints) {
-      return FieldError("points", loyalty::StrCat("must be non-zero and at most ", kMaxAdjustPoints,
-                                                    " either way, got ", request.points()));
-    }
-    if (request.reason().empty() || request.reason().size() > kMaxReasonBytes) {
-      return FieldError("reason", "is required, at most 256 bytes");
-    }
-    return absl::OkStatus();
+    return ValidateAdjustment(request);
   }();
   if (!checked.ok()) {
     done(checked);
@@ -352,8 +356,11 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
     ++(*f.mutable_members_per_tier())[engine::TierName(*program, clamp_tier(state.tier))];
     ++(*f.mutable_members_per_stage())[engine::StageName(*program, clamp_stage(state.stage))];
     for (const auto& [offer_id, first_used] : state.offer_first_used) {
+      // Captured by copy: clang 14 (the fuzz build) cannot capture a structured binding.
       const bool up = std::any_of(state.stage_history.begin(), state.stage_history.end(),
-                                  [&](const engine::StageChange& c) { return c.to > c.from && c.at >= first_used; });
+                                  [first_used = first_used](const engine::StageChange& c) {
+                                    return c.to > c.from && c.at >= first_used;
+                                  });
       if (up) ++moved_up[offer_id];
     }
     for (const auto& change : state.stage_history) {

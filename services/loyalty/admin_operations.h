@@ -23,6 +23,12 @@ namespace loyalty {
 
 inline constexpr int64_t kMaxAdjustPoints = 1'000'000;
 
+// The checks of a request's fields (pure; INVALID_ARGUMENT naming the field),
+// before the caller's role or anything stored is looked at. `now` bounds an
+// enrolment's date (at most 300 s ahead of it).
+absl::Status ValidateEnroll(const v1::EnrollMemberRequest& r, int64_t now);
+absl::Status ValidateAdjustment(const v1::AdjustPointsRequest& request);
+
 class AdminOperations {
  public:
   AdminOperations(storage::Store& store, Members& members, Lanes& lanes, const Clock& clock, ProgramStore& programs,

@@ -196,7 +196,9 @@ engine::ProgramConfig FromProto(const v1::Program& p) {
     engine::OfferTemplate t;
     t.id = o.id();
     t.title = o.title();
-    t.kind = static_cast<engine::OfferKind>(std::max(0, static_cast<int>(o.kind()) - 1));
+    // Kinds at or below UNSPECIFIED read as the first (Validate refuses them
+    // in a proposal; a stored one may be damaged: INT_MIN - 1 would overflow).
+    t.kind = static_cast<engine::OfferKind>(o.kind() > 0 ? static_cast<int>(o.kind()) - 1 : 0);
     t.percent_off = o.percent_off();
     t.amount_off_minor = o.amount_off_minor();
     t.bonus_points = o.bonus_points();

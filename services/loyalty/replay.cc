@@ -50,12 +50,7 @@ uint64_t SaleRefHash(const std::string& key) {
   return h;
 }
 
-// An event record's first fields, read without parsing the event.
-struct EventHead {
-  uint64_t seq = 0;
-  std::string member_id;
-  int event_field = 0;  // the number of the oneof field set (EventRecord::kSale, ...)
-};
+}  // namespace
 
 bool PeekEventHead(std::string_view bytes, EventHead& head) {
   using google::protobuf::internal::WireFormatLite;
@@ -81,6 +76,8 @@ bool PeekEventHead(std::string_view bytes, EventHead& head) {
     if (!WireFormatLite::SkipField(&in, tag)) return false;
   }
 }
+
+namespace {
 
 // Applies one event to the replay's in-memory state.
 class Replayer {

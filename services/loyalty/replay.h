@@ -83,6 +83,17 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
 // to (cheap: other events are not parsed). `progress` as in ReplayOptions.
 absl::StatusOr<SaleRefHashes> ReferencedSales(const storage::Store& store, const storage::Store::Snapshot* snapshot,
                                               const std::function<bool(uint64_t seq)>& progress);
+// An event record's first fields (records.proto: seq, member_id and which
+// event it holds), read without parsing the event: the replay's cheap pass
+// and its skipping of other members' events. False if `bytes` is not a
+// well-formed protobuf message; fields it does not look at are skipped.
+struct EventHead {
+  uint64_t seq = 0;
+  std::string member_id;
+  int event_field = 0;  // the number of the oneof field set (EventRecord::kSale, ...)
+};
+bool PeekEventHead(std::string_view bytes, EventHead& head);
+
 // What a SaleRefHashes holds per sale, about (for memory budgets).
 inline constexpr size_t kSaleRefHashBytes = 40;
 
