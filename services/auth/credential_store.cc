@@ -185,19 +185,20 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialStore::List(const Principa
   return out;
 }
 
+absl::StatusOr<internal::CredentialRecord> CredentialStore::Record(const std::string& credential_id) const {
+  std::shared_lock lock(mu_);
+  auto it = by_id_.find(credential_id);
+  if (it == by_id_.end()) return absl::NotFoundError(loyalty::StrCat("credential_id: no credential ", credential_id));
+  return it->second;
+}
+
 absl::StatusOr<v1::IssuedCredential> CredentialStore::Rotate(const Principal& who,
                                                              const v1::RotateCredentialRequest& request) {
   LOYALTY_RETURN_IF_ERROR(RequireAdmin(who));
   LOYALTY_RETURN_IF_ERROR(ValidateId("credential_id", request.credential_id()));
   if (request.has_expires_at()) LOYALTY_RETURN_IF_ERROR(CheckExpiry("expires_at", request.expires_at()));
   std::lock_guard<std::mutex> write(write_mu_);
-  internal::CredentialRecord record;
-  {
-    std::shared_lock lock(mu_);
-    auto it = by_id_.find(request.credential_id());
-    if (it == by_id_.end()) return absl::NotFoundError(loyalty::StrCat("credential_id: no credential ", request.credential_id()));
-    record = it->second;
-  }
+  LOYALTY_ASSIGN_OR_RETURN(internal::CredentialRecord record, Record(request.credential_id()));
   if (record.credential().has_revoked_at()) {
     return absl::FailedPreconditionError(loyalty::StrCat("credential_id: ", request.credential_id(), " is revoked"));
   }
@@ -218,13 +219,7 @@ absl::StatusOr<v1::Credential> CredentialStore::Revoke(const Principal& who, con
   LOYALTY_RETURN_IF_ERROR(RequireAdmin(who));
   LOYALTY_RETURN_IF_ERROR(ValidateId("credential_id", request.credential_id()));
   std::lock_guard<std::mutex> write(write_mu_);
-  internal::CredentialRecord record;
-  {
-    std::shared_lock lock(mu_);
-    auto it = by_id_.find(request.credential_id());
-    if (it == by_id_.end()) return absl::NotFoundError(loyalty::StrCat("credential_id: no credential ", request.credential_id()));
-    record = it->second;
-  }
+  LOYALTY_ASSIGN_OR_RETURN(internal::CredentialRecord record, Record(request.credential_id()));
   if (record.credential().has_revoked_at()) return record.credential();  // revoking twice changes nothing
   *record.mutable_credential()->mutable_revoked_at() = clock_.NowTimestamp();
   LOYALTY_RETURN_IF_ERROR(Save(record, record.token_sha256(), who, loyalty::StrCat("revoked ", Describe(record.credential()))));

@@ -61,6 +61,7 @@ class CredentialStore {
   // Writes `record` and its audit line; updates the maps once durable.
   absl::Status Save(const internal::CredentialRecord& record, const std::string& old_hash, const Principal& who,
                     std::string summary);
+  absl::StatusOr<internal::CredentialRecord> Record(const std::string& credential_id) const;
   absl::Status CheckExpiry(std::string_view field, const google::protobuf::Timestamp& expires_at) const;
 
   storage::Store& store_;
