@@ -213,6 +213,11 @@ class CrashTest:
                         outcome, call = pos.RecordSale.with_call(
                             request, metadata=metadata, timeout=SALE_DEADLINE)
                     except grpc.RpcError as e:
+                        # A rate limit says when to come back: a terminal waits.
+                        delay = lp.retry_delay_s(e)
+                        if delay is not None and not self.abort.is_set():
+                            time.sleep(delay)
+                            continue
                         if e.code() not in RETRYABLE:
                             self.checks.fail("definite refusal",
                                              f"client {cid} sale {txn} attempt {attempts}: "
@@ -262,13 +267,19 @@ class CrashTest:
     def verify_replays(self):
         """(a) Every acknowledged sale, sent again, is a replay of its answer."""
         def one(ack):
-            for attempt in range(5):
+            attempt = 0
+            while True:
                 try:
                     outcome, call = pos.RecordSale.with_call(
                         ack.request, metadata=lp.auth(TERMINAL_TOKEN), timeout=VERIFY_TIMEOUT)
                     break
                 except grpc.RpcError as e:
-                    if e.code() not in RETRYABLE or attempt == 4:
+                    delay = lp.retry_delay_s(e)  # a rate limit: wait as told, not an attempt
+                    if delay is not None:
+                        time.sleep(delay)
+                        continue
+                    attempt += 1
+                    if e.code() not in RETRYABLE or attempt == 5:
                         self.checks.fail("(a) replay", f"sale {ack.key}: {e.code().name}: {e.details()}")
                         return
                     time.sleep(0.2)

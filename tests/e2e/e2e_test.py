@@ -712,16 +712,7 @@ def http_call(port, method, path, token=None, body=None):
 
 
 def retry_delay_s(error):
-    """The RetryInfo delay (seconds) of a gRPC error's google.rpc.Status details, or None."""
-    from google.rpc import error_details_pb2, status_pb2
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                info = error_details_pb2.RetryInfo()
-                if detail.Unpack(info):
-                    return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
-    return None
+    return lp.retry_delay_s(error)
 
 
 class RateLimitTest(ServerTestCase):

@@ -305,6 +305,21 @@ class LoyaltydProcess:
         return f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
 
 
+def retry_delay_s(error):
+    """The delay (seconds) a rate limit's refusal asks for: the RetryInfo in
+    the google.rpc.Status of grpc-status-details-bin; None if there is none."""
+    from google.rpc import error_details_pb2, status_pb2
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                info = error_details_pb2.RetryInfo()
+                if detail.Unpack(info):
+                    return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    return None
+
+
 def replay_flag(call):
     """The value of trailing metadata `x-idempotent-replay` of a finished
     call (from `stub.Method.with_call`), or None if absent."""
