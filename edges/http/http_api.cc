@@ -444,11 +444,9 @@ std::string ErrorBody(const absl::Status& status) {
                          "\",\"message\":", JsonString(std::string(status.message())), "}");
 }
 
-absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Create(Operations ops, const auth::Authenticator& authenticator,
-                                                         HttpApiOptions options) {
-  std::unique_ptr<HttpApi> api(new HttpApi(ops, authenticator, std::move(options)));
-  // The descriptors of the three services; touching a message of each file
-  // makes sure its descriptor is in the generated pool.
+absl::StatusOr<std::vector<const google::protobuf::ServiceDescriptor*>> LoyaltyServices() {
+  // Touching a message of each file makes sure its descriptor is in the
+  // generated pool.
   (void)v1::Sale::descriptor();
   (void)v1::MemberView::descriptor();
   (void)v1::Program::descriptor();
@@ -458,6 +456,13 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Create(Operations ops, const a
     if (s == nullptr) return absl::InternalError(loyalty::StrCat("service ", name, " is not linked in"));
     services.push_back(s);
   }
+  return services;
+}
+
+absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Create(Operations ops, const auth::Authenticator& authenticator,
+                                                         HttpApiOptions options) {
+  std::unique_ptr<HttpApi> api(new HttpApi(ops, authenticator, std::move(options)));
+  LOYALTY_ASSIGN_OR_RETURN(const auto services, LoyaltyServices());
   LOYALTY_ASSIGN_OR_RETURN(api->routes_, RouteTable::Build(services));
   api->RegisterInvokers();
   // Every route has its call and every call its route: an RPC added to the

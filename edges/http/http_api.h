@@ -66,6 +66,9 @@ struct HttpApiOptions {
 
 // The HTTP status for a google.rpc code (OK 200, INVALID_ARGUMENT 400, ...).
 int HttpStatusOf(absl::StatusCode code);
+// The descriptors of PosService, MemberService and AdminService, whose
+// routes the edge serves; INTERNAL if one is not linked in.
+absl::StatusOr<std::vector<const google::protobuf::ServiceDescriptor*>> LoyaltyServices();
 // The JSON error body {code, status, message} for `status` (already fit for
 // the caller: services/common/public_status.h).
 std::string ErrorBody(const absl::Status& status);

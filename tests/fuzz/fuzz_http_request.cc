@@ -52,16 +52,9 @@ constexpr char kBacklogMethod[] = "loyalty.v1.PosService.UploadBacklog";
 const RouteTable& Routes() {
   static const RouteTable* table = [] {
     fuzz::QuietProtobufLogs();
-    (void)v1::Sale::descriptor();
-    (void)v1::MemberView::descriptor();
-    (void)v1::Program::descriptor();
-    std::vector<const google::protobuf::ServiceDescriptor*> services;
-    for (const char* name : {"loyalty.v1.PosService", "loyalty.v1.MemberService", "loyalty.v1.AdminService"}) {
-      const auto* s = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
-      FUZZ_CHECK(s != nullptr);
-      services.push_back(s);
-    }
-    auto built = RouteTable::Build(services);
+    auto services = LoyaltyServices();
+    FUZZ_CHECK(services.ok());
+    auto built = RouteTable::Build(*services);
     FUZZ_CHECK(built.ok());
     return new RouteTable(std::move(*built));
   }();

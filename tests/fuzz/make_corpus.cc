@@ -9,6 +9,7 @@
 // corpus/<target>/<name>; the same fixtures always give the same bytes.
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +20,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include "edges/http/http_api.h"
 #include "edges/http/routes.h"
 #include "loyalty/internal/records.pb.h"
 #include "loyalty/v1/admin.pb.h"
@@ -428,14 +430,12 @@ std::string Query(const google::protobuf::Message& m, const std::map<std::string
 
 void HttpSeeds() {
   const std::string t = "fuzz_http_request";
-  (void)v1::Sale::descriptor();
-  (void)v1::MemberView::descriptor();
-  (void)v1::Program::descriptor();
-  std::vector<const google::protobuf::ServiceDescriptor*> services;
-  for (const char* name : {"loyalty.v1.PosService", "loyalty.v1.MemberService", "loyalty.v1.AdminService"}) {
-    services.push_back(google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name));
+  auto services = http::LoyaltyServices();
+  if (!services.ok()) {
+    std::fprintf(stderr, "services: %s\n", std::string(services.status().message()).c_str());
+    std::exit(1);
   }
-  auto routes = http::RouteTable::Build(services);
+  auto routes = http::RouteTable::Build(*services);
   if (!routes.ok()) {
     std::fprintf(stderr, "routes: %s\n", std::string(routes.status().message()).c_str());
     std::exit(1);
