@@ -172,6 +172,8 @@ std::string ProgramVersionKey(uint64_t version) {
 
 std::string CredentialKey(std::string_view credential_id) { return loyalty::StrCat(kCredentialPrefix, credential_id); }
 
+std::string MemberPinKey(std::string_view member_id) { return loyalty::StrCat(kMemberPinPrefix, member_id); }
+
 std::string CredentialAuditKey(uint64_t seq) {
   std::string out(kCredentialAuditPrefix);
   AppendFixed64(&out, seq);

@@ -21,6 +21,8 @@
 //                    "program/current"                               the newest one
 //                    "secret/receipt-codes"                          32 random bytes: the key of
 //                                                                    receipt codes (claims)
+//                    "credential/<id>", "credential-audit/" fixed64  run-time credentials
+//                    "member-pin/<member_id>"                        a member's till PIN, hashed
 //   CF "audit"       audit_key      := fixed64(version)              who published it, when
 //   CF "codes"       code_key       := ascii code                     one-time reward codes
 //   CF "counters"    counter_key    := ascii kind "/" id, e.g. "offer-used/coffee10";
@@ -98,6 +100,9 @@ inline constexpr std::string_view kCredentialPrefix = "credential/";
 inline constexpr std::string_view kCredentialAuditPrefix = "credential-audit/";
 std::string CredentialKey(std::string_view credential_id);
 std::string CredentialAuditKey(uint64_t seq);
+// A member's till PIN (services/loyalty/member_pins.h): "member-pin/<member_id>".
+inline constexpr std::string_view kMemberPinPrefix = "member-pin/";
+std::string MemberPinKey(std::string_view member_id);
 std::string AuditKey(uint64_t version);
 absl::StatusOr<uint64_t> DecodeAuditKey(std::string_view key);
 

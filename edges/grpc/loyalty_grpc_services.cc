@@ -75,6 +75,12 @@ grpc::ServerUnaryReactor* MemberGrpcService::IssueTillCode(grpc::CallbackServerC
                [&](const auth::Principal& who) { return ops_.IssueTillCode(who, *request); });
 }
 
+grpc::ServerUnaryReactor* MemberGrpcService::SetPin(grpc::CallbackServerContext* context,
+                                                    const v1::SetPinRequest* request, v1::SetPinResponse* response) {
+  return Unary(context, authenticator_, response,
+               [&](const auth::Principal& who) { return ops_.SetPin(who, *request); });
+}
+
 grpc::ServerUnaryReactor* MemberGrpcService::Redeem(grpc::CallbackServerContext* context,
                                                     const v1::RedeemRequest* request, v1::RedeemResponse* response) {
   return AsyncUnary(context, authenticator_, response,

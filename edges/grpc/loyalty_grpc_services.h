@@ -31,6 +31,8 @@ class MemberGrpcService final : public v1::MemberService::CallbackService {
                                    v1::RedeemResponse* response) override;
   grpc::ServerUnaryReactor* IssueTillCode(grpc::CallbackServerContext* context,
                                           const v1::IssueTillCodeRequest* request, v1::TillCode* response) override;
+  grpc::ServerUnaryReactor* SetPin(grpc::CallbackServerContext* context, const v1::SetPinRequest* request,
+                                   v1::SetPinResponse* response) override;
   grpc::ServerUnaryReactor* ClaimReceipt(grpc::CallbackServerContext* context,
                                          const v1::ClaimReceiptRequest* request,
                                          v1::ClaimReceiptResponse* response) override;

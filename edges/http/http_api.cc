@@ -521,6 +521,8 @@ void HttpApi::RegisterInvokers() {
                                                   [&member](auto& who, auto& r) { return member.ListRewards(who, r); }));
   add("loyalty.v1.MemberService.IssueTillCode",
       Sync<IssueTillCodeRequest, TillCode>([&member](auto& who, auto& r) { return member.IssueTillCode(who, r); }));
+  add("loyalty.v1.MemberService.SetPin",
+      Sync<SetPinRequest, SetPinResponse>([&member](auto& who, auto& r) { return member.SetPin(who, r); }));
   add("loyalty.v1.MemberService.Redeem",
       Async<RedeemRequest, RedeemResponse>([&member](auto& who, auto& r, auto done) { member.Redeem(who, r, done); }));
   add("loyalty.v1.MemberService.ClaimReceipt",

@@ -180,6 +180,11 @@ engine::ProgramConfig FromProto(const v1::Program& p) {
   }
   c.max_points_per_month = p.max_points_per_month();
   c.returns_at_any_store = p.returns_at_any_store();
+  switch (p.till_proof()) {  // unknown values are refused before (ProgramStore::Check)
+    case v1::TILL_PROOF_PIN: c.till_proof = engine::ProgramConfig::TillProof::kPin; break;
+    case v1::TILL_PROOF_APP_CODE_OR_PIN: c.till_proof = engine::ProgramConfig::TillProof::kAppCodeOrPin; break;
+    default: c.till_proof = engine::ProgramConfig::TillProof::kAppCode; break;
+  }
   c.pending_days = p.pending_days();
   c.expiry_days = p.expiry_days();
   for (const auto& t : p.tiers()) {
@@ -264,6 +269,11 @@ v1::Program ToProto(const engine::ProgramConfig& c) {
   }
   p.set_max_points_per_month(c.max_points_per_month);
   p.set_returns_at_any_store(c.returns_at_any_store);
+  switch (c.till_proof) {
+    case engine::ProgramConfig::TillProof::kAppCode: p.set_till_proof(v1::TILL_PROOF_APP_CODE); break;
+    case engine::ProgramConfig::TillProof::kPin: p.set_till_proof(v1::TILL_PROOF_PIN); break;
+    case engine::ProgramConfig::TillProof::kAppCodeOrPin: p.set_till_proof(v1::TILL_PROOF_APP_CODE_OR_PIN); break;
+  }
   p.set_pending_days(c.pending_days);
   p.set_expiry_days(c.expiry_days);
   for (const auto& t : c.tiers) {

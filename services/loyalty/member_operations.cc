@@ -10,6 +10,7 @@
 #include "services/loyalty/engine/offers.h"
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/str_cat.h"
 #include "services/common/status_macros.h"
 #include "services/loyalty/codec.h"
@@ -154,16 +155,38 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
     }
     LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
     LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
-    if (who.role == auth::Role::kTerminal) return CheckTillCode(who, request);
+    if (who.role == auth::Role::kTerminal) return CheckTillProof(who, request);
     return absl::OkStatus();
   }();
   if (!checked.ok()) {
     done(checked);
     return;
   }
-  lanes_.Run(request.member_id(), [this, request, done = std::move(done)]() mutable {
-    AnswerWhenDurable(store_, ingest_.ApplyRedeem(request, storage::Durability::kBuffered), std::move(done));
+  // The PIN proved the member; it is not kept with the redemption (the event
+  // log stores the request).
+  v1::RedeemRequest redemption = request;
+  redemption.clear_pin();
+  lanes_.Run(request.member_id(), [this, redemption = std::move(redemption), done = std::move(done)]() mutable {
+    AnswerWhenDurable(store_, ingest_.ApplyRedeem(redemption, storage::Durability::kBuffered), std::move(done));
   });
+}
+
+absl::StatusOr<v1::SetPinResponse> MemberOperations::SetPin(const auth::Principal& who,
+                                                            const v1::SetPinRequest& request) {
+  LOYALTY_RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  LOYALTY_RETURN_IF_ERROR(auth::RequireMemberAccess(who, request.member_id()));
+  if (who.role != auth::Role::kMember && !request.pin().empty()) {
+    return absl::PermissionDeniedError(
+        "pin: only the member sets a PIN (in the app); an admin may clear one with an empty pin");
+  }
+  LOYALTY_RETURN_IF_ERROR(members_.Read(request.member_id()).status());
+  LOYALTY_RETURN_IF_ERROR(pins_.Set(request.member_id(), request.pin()));
+  LogInfo(loyalty::StrCat("till PIN: ", request.pin().empty() ? "cleared" : "set", " for member ", request.member_id(),
+                          " by ", who.name));
+  v1::SetPinResponse out;
+  out.set_pin_set(!request.pin().empty());
+  *out.mutable_updated_at() = clock_.NowTimestamp();
+  return out;
 }
 
 namespace {
@@ -197,6 +220,44 @@ absl::StatusOr<v1::TillCode> MemberOperations::IssueTillCode(const auth::Princip
   }
   till_codes_[request.member_id()] = TillCodeEntry{digits, now + kTillCodeSeconds, ""};
   return out;
+}
+
+absl::Status MemberOperations::CheckTillProof(const auth::Principal& terminal, const v1::RedeemRequest& request) {
+  using TillProof = engine::ProgramConfig::TillProof;
+  static metrics::CounterFamily& proofs = metrics::DefaultRegistry().AddCounter(
+      "loyaltyd_till_proofs_total",
+      "Proofs of the member given by terminals redeeming, by proof (app_code, pin) and result (accepted, refused, "
+      "limited, error)",
+      {"proof", "result"});
+  const TillProof wanted = programs_.Current()->till_proof;
+  const bool pin_given = !request.pin().empty();
+  if (pin_given && !request.till_code().empty()) return FieldError("pin", "give either till_code or pin, not both");
+  if (!pin_given && request.till_code().empty()) {
+    switch (wanted) {
+      case TillProof::kAppCode:
+        return FieldError("till_code", "is required when a terminal redeems: the member's app shows one");
+      case TillProof::kPin:
+        return FieldError("pin", "is required when a terminal redeems: the PIN the member set");
+      case TillProof::kAppCodeOrPin:
+        return FieldError("till_code", "or pin is required when a terminal redeems: the code the member's app shows, "
+                                       "or the PIN the member set");
+    }
+  }
+  if (pin_given && wanted == TillProof::kAppCode) {
+    return FieldError("pin", "is not taken by this program: give the till code the member's app shows (till_code)");
+  }
+  if (!pin_given && wanted == TillProof::kPin) {
+    return FieldError("till_code", "is not taken by this program: give the PIN the member set (pin)");
+  }
+  const absl::Status checked =
+      pin_given ? pins_.Verify(request.member_id(), request.pin(), terminal.name) : CheckTillCode(terminal, request);
+  const char* result = checked.ok()                          ? "accepted"
+                       : absl::IsResourceExhausted(checked)  ? "limited"
+                       : absl::IsUnavailable(checked) || absl::IsInternal(checked) || absl::IsDataLoss(checked)
+                           ? "error"
+                           : "refused";
+  proofs.WithLabels({pin_given ? "pin" : "app_code", result}).Inc();
+  return checked;
 }
 
 absl::Status MemberOperations::CheckTillCode(const auth::Principal& terminal, const v1::RedeemRequest& request) {

@@ -26,6 +26,7 @@
 #include "services/common/lanes.h"
 #include "services/loyalty/counters.h"
 #include "services/loyalty/ingest.h"
+#include "services/loyalty/member_pins.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/member_watch.h"
@@ -67,8 +68,13 @@ class MemberOperations {
   absl::StatusOr<v1::ListHistoryResponse> ListHistory(const auth::Principal& who,
                                                       const v1::ListHistoryRequest& request) const;
 
+  // Sets or clears the member's till PIN (member_pins.h): the member's own
+  // credential; an admin may only clear it.
+  absl::StatusOr<v1::SetPinResponse> SetPin(const auth::Principal& who, const v1::SetPinRequest& request);
+
   // Spends points on a reward and returns a one-time code. Also open to a
-  // terminal, for a member redeeming at the till. Idempotent by request_id.
+  // terminal, for a member redeeming at the till, with the proof of the
+  // member the program's till_proof asks for. Idempotent by request_id.
   void Redeem(const auth::Principal& who, const v1::RedeemRequest& request,
               std::function<void(absl::StatusOr<v1::RedeemResponse>)> done);
   // Claims an anonymous receipt for the member (on the member's lane).
@@ -103,10 +109,14 @@ class MemberOperations {
     int64_t expires_at = 0;
     std::string used_by_request;  // the redemption it was spent on (its retries pass)
   };
+  // The terminal's proof of the member, as the program's till_proof says;
+  // counted in loyaltyd_till_proofs_total{proof,result}.
+  absl::Status CheckTillProof(const auth::Principal& terminal, const v1::RedeemRequest& request);
   absl::Status CheckTillCode(const auth::Principal& terminal, const v1::RedeemRequest& request);
   std::mutex till_mu_;
   std::map<std::string, TillCodeEntry> till_codes_;
   AttemptLimiter till_failures_{5, 600, 100'000};
+  MemberPins pins_{store_, clock_};
 };
 
 // The member as they see it at `now`: balance, tier and progress, stage and

@@ -63,6 +63,11 @@ absl::StatusOr<engine::ProgramConfig> ProgramStore::Check(const v1::Program& pro
     LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".starts_at", p.starts_at()));
     LOYALTY_RETURN_IF_ERROR(ValidateTimestamp(f + ".ends_at", p.ends_at()));
   }
+  if (!v1::TillProof_IsValid(proposed.till_proof())) {
+    return FieldError("program.till_proof", loyalty::StrCat("must be one of TILL_PROOF_APP_CODE, TILL_PROOF_PIN, "
+                                                            "TILL_PROOF_APP_CODE_OR_PIN, got ",
+                                                            static_cast<int>(proposed.till_proof())));
+  }
   for (int i = 0; i < proposed.offers_size(); ++i) {
     const v1::OfferTemplate& o = proposed.offers(i);
     const std::string f = loyalty::StrCat("program.offers[", i, "]");

@@ -106,6 +106,8 @@ const std::vector<Row>& Matrix() {
       // shows; the request carries a fresh one.
       {kMemberService, "Redeem",        {UNAUTHENTICATED, UNAUTHENTICATED, OK,                OK,                OK,                PERMISSION_DENIED, OK}},
       {kMemberService, "IssueTillCode", {UNAUTHENTICATED, UNAUTHENTICATED, PERMISSION_DENIED, PERMISSION_DENIED, OK,                PERMISSION_DENIED, OK}},
+      // The member only: an admin may clear a PIN, not set one (the request sets one).
+      {kMemberService, "SetPin",        {UNAUTHENTICATED, UNAUTHENTICATED, PERMISSION_DENIED, PERMISSION_DENIED, OK,                PERMISSION_DENIED, PERMISSION_DENIED}},
       {kMemberService, "ClaimReceipt",  {UNAUTHENTICATED, UNAUTHENTICATED, PERMISSION_DENIED, PERMISSION_DENIED, OK,                PERMISSION_DENIED, OK}},
       {kMemberService, "WatchMember",   {UNAUTHENTICATED, UNAUTHENTICATED, PERMISSION_DENIED, PERMISSION_DENIED, OK,                PERMISSION_DENIED, OK}},
 
@@ -377,6 +379,13 @@ class AuthorizationMatrixTest : public ServerFixture {
       req.set_member_id("m-1");
       v1::TillCode out;
       return member_->IssueTillCode(As(token).get(), req, &out);
+    });
+    add(kMemberService, "SetPin", [this](const std::string& token) -> grpc::Status {
+      v1::SetPinRequest req;
+      req.set_member_id("m-1");
+      req.set_pin("48213907");
+      v1::SetPinResponse out;
+      return member_->SetPin(As(token).get(), req, &out);
     });
     add(kMemberService, "ClaimReceipt", [this](const std::string& token) -> grpc::Status {
       // An anonymous sale of its own, so each claim is the first of its receipt.

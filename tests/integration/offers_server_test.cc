@@ -5,6 +5,8 @@
 #include <random>
 #include <thread>
 
+#include "base/str_cat.h"
+#include "storage/keys.h"
 #include "tests/support/server_fixture.h"
 
 namespace loyalty {
@@ -335,6 +337,121 @@ TEST_F(OffersServerTest, TerminalRedemptionNeedsTheMembersTillCode) {
   r.set_request_id("till-app");
   ASSERT_TRUE(member_->Redeem(As("member").get(), r, &out).ok());
   EXPECT_EQ(Available("m-1"), 1000 - 300);
+}
+
+
+// Where the program takes a PIN, a terminal redeems with the PIN the member
+// set in the app instead of a till code: only the member sets it (an admin
+// only clears it), a wrong PIN spends nothing and five in a row lock it until
+// the member sets it again; the PIN is not kept with the redemption.
+TEST_F(OffersServerTest, TerminalRedemptionWithThePinTheMemberSet) {
+  Give("m-1", 1000, "pin-give");
+  v1::RedeemRequest r;
+  r.set_member_id("m-1");
+  r.set_reward_id("free-coffee");
+  r.set_request_id("pin-1");
+  r.set_pin("48213907");
+  v1::RedeemResponse out;
+  // The program takes app codes only (the default): a PIN is refused by name.
+  grpc::Status s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "pin: is not taken by this program: give the till code the member's app shows (till_code)");
+
+  v1::Program program;
+  ASSERT_TRUE(admin_->GetProgram(As("admin").get(), v1::GetProgramRequest(), &program).ok());
+  EXPECT_EQ(program.till_proof(), v1::TILL_PROOF_APP_CODE);
+  v1::UpdateProgramRequest update;
+  *update.mutable_program() = program;
+  update.set_expected_version(program.version());
+  update.mutable_program()->set_till_proof(static_cast<v1::TillProof>(9));
+  s = admin_->UpdateProgram(As("admin").get(), update, &program);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("program.till_proof: must be one of", 0), 0u) << s.error_message();
+  update.mutable_program()->set_till_proof(v1::TILL_PROOF_PIN);
+  ASSERT_TRUE(admin_->UpdateProgram(As("admin").get(), update, &program).ok());
+  EXPECT_EQ(program.till_proof(), v1::TILL_PROOF_PIN);
+
+  // No PIN set yet.
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  r.clear_pin();
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_message(), "pin: is required when a terminal redeems: the PIN the member set");
+
+  // Only the member sets it; an admin may clear it; a terminal neither.
+  v1::SetPinRequest set;
+  set.set_member_id("m-1");
+  set.set_pin("1234");
+  v1::SetPinResponse set_out;
+  s = member_->SetPin(As("member").get(), set, &set_out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "pin: is too easy to guess (one digit repeated, or a run such as 1234)");
+  set.set_pin("48213907");
+  EXPECT_EQ(member_->SetPin(As("terminal").get(), set, &set_out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(member_->SetPin(As("admin").get(), set, &set_out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(member_->SetPin(As("member").get(), set, &set_out).ok());
+  EXPECT_TRUE(set_out.pin_set());
+
+  // The till code is not taken now; the PIN is.
+  v1::IssueTillCodeRequest issue;
+  issue.set_member_id("m-1");
+  v1::TillCode code;
+  ASSERT_TRUE(member_->IssueTillCode(As("member").get(), issue, &code).ok());
+  r.set_till_code(code.code());
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_message(), "till_code: is not taken by this program: give the PIN the member set (pin)");
+  r.set_pin("48213907");
+  EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_message(), "pin: give either till_code or pin, not both");
+  r.clear_till_code();
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Available("m-1"), 1000 - 150);
+  ASSERT_TRUE(member_->Redeem(As("terminal-2").get(), r, &out).ok()) << "a retry passes and spends nothing more";
+  EXPECT_EQ(Available("m-1"), 1000 - 150);
+  // The PIN is nowhere in the stored redemption (the event log keeps the request).
+  for (storage::Cf cf : {storage::Cf::kEvents, storage::Cf::kTxn}) {
+    auto it = server_->store().NewIterator(cf);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      EXPECT_EQ(it->value().ToString().find("48213907"), std::string::npos) << storage::CfName(cf);
+    }
+  }
+
+  // Guessing: five wrong PINs in a row lock it, even against the right one.
+  r.set_request_id("pin-2");
+  for (int i = 0; i < 5; ++i) {
+    r.set_pin(loyalty::StrCat("4821390", i));  // 48213900 .. 48213904
+    s = member_->Redeem(As(i % 2 ? "terminal" : "terminal-2").get(), r, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  }
+  r.set_pin("48213907");
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(), "pin: locked after 5 wrong PINs in a row; the member sets a new one in the app");
+  EXPECT_EQ(Available("m-1"), 1000 - 150) << "nothing spent";
+  ASSERT_TRUE(member_->SetPin(As("member").get(), set, &set_out).ok());
+  ASSERT_TRUE(member_->Redeem(As("terminal-2").get(), r, &out).ok()) << "set again: unlocked";
+  EXPECT_EQ(Available("m-1"), 1000 - 300);
+
+  // Either proof where the program takes both; an admin clears the PIN.
+  *update.mutable_program() = program;
+  update.set_expected_version(program.version());
+  update.mutable_program()->set_till_proof(v1::TILL_PROOF_APP_CODE_OR_PIN);
+  ASSERT_TRUE(admin_->UpdateProgram(As("admin").get(), update, &program).ok());
+  r.set_request_id("pin-3");
+  r.clear_pin();
+  s = member_->Redeem(As("terminal-2").get(), r, &out);
+  EXPECT_EQ(s.error_message().rfind("till_code: or pin is required when a terminal redeems", 0), 0u) << s.error_message();
+  ASSERT_TRUE(member_->IssueTillCode(As("member").get(), issue, &code).ok());
+  r.set_till_code(code.code());
+  ASSERT_TRUE(member_->Redeem(As("terminal-2").get(), r, &out).ok());
+  set.clear_pin();
+  ASSERT_TRUE(member_->SetPin(As("admin").get(), set, &set_out).ok());
+  EXPECT_FALSE(set_out.pin_set());
+  r.clear_till_code();
+  r.set_pin("48213907");
+  r.set_request_id("pin-4");
+  EXPECT_EQ(member_->Redeem(As("terminal-2").get(), r, &out).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Available("m-1"), 1000 - 450);
 }
 
 }  // namespace

@@ -296,6 +296,10 @@ async function main() {
     assert.equal(await input.inputValue(), (Number(program.tiers[1].min_spend_minor) / 100).toFixed(2), 'money is shown in major units');
     assert.match(await text('#program-version'), new RegExp(`version ${program.version}\\b`));
     assert.equal(await page.locator('#publish').isDisabled(), true, 'publish waits for a dry run');
+    const proof = page.locator('#program-form [data-path="till_proof"]');
+    assert.equal(program.till_proof, 'TILL_PROOF_APP_CODE', 'the demo takes the app\'s till code');
+    assert.equal(await proof.inputValue(), program.till_proof, 'the proof at the till is shown as the program has it');
+    assert.equal(await proof.locator('option:checked').textContent(), 'app code');
 
     draft = structuredClone(program);
     draft.tiers[1].min_spend_minor = '500';

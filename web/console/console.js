@@ -159,6 +159,9 @@ async function showOverview() {
 
 const OFFER_KINDS = ['OFFER_KIND_PERCENT_OFF', 'OFFER_KIND_AMOUNT_OFF', 'OFFER_KIND_BONUS_POINTS', 'OFFER_KIND_PUNCH_CARD',
   'OFFER_KIND_BIRTHDAY', 'OFFER_KIND_WIN_BACK', 'OFFER_KIND_TIER_NUDGE', 'OFFER_KIND_STAGE_NUDGE'];
+const TILL_PROOFS = ['TILL_PROOF_APP_CODE', 'TILL_PROOF_PIN', 'TILL_PROOF_APP_CODE_OR_PIN'];
+// An enum value as staff read it: OFFER_KIND_PERCENT_OFF -> "percent off".
+const enumLabel = (v) => String(v ?? '').replace(/^(OFFER_KIND|TILL_PROOF)_/, '').toLowerCase().replaceAll('_', ' ');
 
 function get(obj, path) {
   return path.split(/\.|\[|\]/).filter(Boolean).reduce((o, k) => (o == null ? undefined : o[k]), obj);
@@ -178,7 +181,7 @@ function field(label, path, kind = 'int', options = []) {
   if (kind === 'bool') {
     input = el('input', { id, 'data-path': path, type: 'checkbox', checked: v === true });
   } else if (kind === 'select') {
-    input = el('select', { id, 'data-path': path }, ...options.map((o) => el('option', { value: o, text: o.replace('OFFER_KIND_', '').toLowerCase().replace('_', ' '), selected: o === v })));
+    input = el('select', { id, 'data-path': path }, ...options.map((o) => el('option', { value: o, text: enumLabel(o), selected: o === v })));
   } else {
     let shown = v === undefined || v === null ? '' : v;
     if (kind === 'money') shown = moneyPlain(v || 0);
@@ -233,7 +236,8 @@ function renderProgramForm() {
        el('div', { class: 'grid' }, field('Points per 1.00', 'points_per_major_unit'), field('Monthly cap per member (0: none)', 'max_points_per_month'),
           field('Return window, days (points pending)', 'pending_days'), field('Points expire after, days (0: never)', 'expiry_days'),
           field('Excluded categories', 'excluded_categories', 'list'), field('Excluded SKUs', 'excluded_skus', 'list'),
-          field('Returns at any store (else only where sold)', 'returns_at_any_store', 'bool'))),
+          field('Returns at any store (else only where sold)', 'returns_at_any_store', 'bool'),
+          field('Proof of the member when a till redeems', 'till_proof', 'select', TILL_PROOFS))),
     rows('Category multiplier', 'category_multipliers', () => ({ category: 'category', multiplier_pct: 100 }),
          (p) => [field('Category', p + '.category', 'text'), field('Multiplier %', p + '.multiplier_pct')]),
     el('fieldset', { id: 'part-tier-window' }, el('legend', { text: 'Tier qualification' }),
@@ -426,6 +430,8 @@ function describeDiff(a, b) {
   for (const [k, label] of Object.entries(SWITCHES)) {
     if (yesNo(a[k]) !== yesNo(b[k])) out.push(`${label[0].toUpperCase() + label.slice(1)}: ${yesNo(a[k])} → ${yesNo(b[k])}`);
   }
+  const proof = (p) => enumLabel(!p.till_proof || p.till_proof === 'TILL_PROOF_UNSPECIFIED' ? 'TILL_PROOF_APP_CODE' : p.till_proof);
+  if (proof(a) !== proof(b)) out.push(`Proof of the member at the till: ${proof(a)} → ${proof(b)}`);
   const byKey = (list, key) => new Map((list || []).map((x) => [x[key], x]));
   const named = (what, la, lb, key, fields) => {
     const ma = byKey(la, key), mb = byKey(lb, key);

@@ -104,6 +104,9 @@ struct ProgramConfig {
   std::vector<Promotion> promotions;
   int64_t max_points_per_month = 0;  // per member per calendar month (UTC); 0 = no cap
   bool returns_at_any_store = false;  // else a sale is returned where it was sold
+  // What a terminal needs from the member to spend their points (Redeem).
+  enum class TillProof { kAppCode, kPin, kAppCodeOrPin };
+  TillProof till_proof = TillProof::kAppCode;
   int32_t pending_days = 0;          // points stay pending for the return window
   int32_t expiry_days = 365;         // points expire this long after they are earned; 0 = never
 
