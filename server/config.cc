@@ -74,6 +74,8 @@ void ApplyDefaults(internal::ServerConfig& c) {
   if (c.grpc_max_backlog_bytes() == 0) c.set_grpc_max_backlog_bytes(32 << 20);
   if (c.grpc_backlog_buffer_mb() == 0) c.set_grpc_backlog_buffer_mb(256);
   if (c.storage_min_free_mb() == 0) c.set_storage_min_free_mb(256);
+  if (c.lane_queue_limit() == 0) c.set_lane_queue_limit(100'000);
+  if (c.storage_max_sync_waiters() == 0) c.set_storage_max_sync_waiters(50'000);
   if (c.has_member_jwt()) {
     auto* jwt = c.mutable_member_jwt();
     if (jwt->clock_skew_s() == 0) jwt->set_clock_skew_s(60);

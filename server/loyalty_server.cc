@@ -134,6 +134,7 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   store_options.block_cache_bytes = config.block_cache_mb() << 20;
   store_options.checkpoint_dir = config.checkpoint_dir();
   store_options.min_free_bytes = config.storage_min_free_mb() << 20;
+  store_options.max_sync_waiters = config.storage_max_sync_waiters();
   LOYALTY_ASSIGN_OR_RETURN(store_, storage::Store::Open(store_options));
   storage_component_ = std::make_unique<StopFn>("storage", [this] {
     if (counters_) {
@@ -168,7 +169,7 @@ absl::Status LoyaltyServer::StartServices(const internal::ServerConfig& config, 
   LOYALTY_ASSIGN_OR_RETURN(counters_, Counters::Load(*store_));
 
   members_ = std::make_unique<Members>(*store_, config.member_cache_mb() << 20);
-  lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands());
+  lanes_ = std::make_unique<Lanes>(config.worker_threads(), config.member_strands(), config.lane_queue_limit());
   lanes_component_ = std::make_unique<StopFn>("lanes", [this] { lanes_->Stop(); });
   components_.push_back(lanes_component_.get());
   LOYALTY_ASSIGN_OR_RETURN(std::string receipt_secret, Ingest::LoadReceiptSecret(*store_));
@@ -292,6 +293,15 @@ void LoyaltyServer::RegisterMetrics() {
     out.Counter("loyaltyd_wal_syncs_total", "WAL fsyncs done", {}, s->store_->wal_syncs());
     out.Counter("loyaltyd_wal_sync_answers_total", "Answers WAL syncs made durable", {}, s->store_->wal_sync_waiters());
     out.Gauge("loyaltyd_lane_queued_tasks", "Events and tasks waiting in member lanes", {}, s->lanes_->queued_tasks());
+    out.Gauge("loyaltyd_lane_queue_limit", "Events that may wait in member lanes before writes are refused", {},
+              s->lanes_->max_queued_tasks());
+    out.Gauge("loyaltyd_wal_sync_waiting", "Answers waiting for the next WAL sync", {}, s->store_->pending_sync_waiters());
+    out.Gauge("loyaltyd_wal_sync_waiting_limit", "Answers that may wait for a WAL sync before writes are refused", {},
+              s->store_->max_sync_waiters());
+    out.Counter("loyaltyd_overload_refusals_total", "Writes refused at once because a queue was at its limit, by queue",
+                {{"queue", "lanes"}}, s->lanes_->refusals());
+    out.Counter("loyaltyd_overload_refusals_total", "Writes refused at once because a queue was at its limit, by queue",
+                {{"queue", "wal_sync"}}, s->store_->overload_refusals());
     out.Gauge("loyaltyd_pool_queued_tasks", "Unordered tasks (routing, watch reads) waiting for a pool thread", {},
               s->lanes_->queued_unordered_tasks());
     const MemberCache& cache = s->members_->cache();

@@ -62,6 +62,7 @@ class LoyaltyServer {
 
   storage::Store& store() { return *store_; }
   AdminOperations& admin() { return *admin_ops_; }
+  Lanes& lanes() { return *lanes_; }
   const ProgramStore& programs() const { return *programs_; }
 
  private:

@@ -224,6 +224,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->db_options_ = db_options;
   store->descriptors_ = std::move(descriptors);
   store->min_free_bytes_ = options.min_free_bytes;
+  store->max_sync_waiters_ = options.max_sync_waiters;
   store->disk_check_interval_ = options.disk_check_interval;
   store->manual_wal_flush_ = options.manual_wal_flush;
 
@@ -288,6 +289,18 @@ WriteRefusal Store::write_refusal() const {
   if (live().read_only) return WriteRefusal::kReadOnly;
   if (disk_low_.load(std::memory_order_acquire)) return WriteRefusal::kDiskLow;
   return WriteRefusal::kNone;
+}
+
+absl::Status Store::AdmitWrite() const {
+  const size_t waiting = pending_waiters_.load(std::memory_order_relaxed);
+  if (max_sync_waiters_ != 0 && waiting >= max_sync_waiters_) {
+    overload_refusals_.fetch_add(1, std::memory_order_relaxed);
+    return WithRetryAfter(absl::UnavailableError(loyalty::StrCat(
+                              "server busy: ", waiting, " answers already wait for the disk (storage_max_sync_waiters ",
+                              max_sync_waiters_, "); retry shortly")),
+                          50);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::WritesAllowed() const {
@@ -425,7 +438,10 @@ void Store::RunWalSync() {
     const absl::Status status = sync_failure_;
     wal_syncs_.fetch_add(1, std::memory_order_relaxed);
     wal_sync_waiters_.fetch_add(batch.size(), std::memory_order_relaxed);
-    for (auto& waiter : batch) waiter(status);
+    for (auto& waiter : batch) {
+      pending_waiters_.fetch_sub(1, std::memory_order_relaxed);  // before: an answer may admit the next write
+      waiter(status);
+    }
     batch.clear();
     lock.lock();
   }
@@ -437,6 +453,7 @@ void Store::WhenDurable(DurableCallback on_durable) {
     std::lock_guard<std::mutex> lock(sync_mu_);
     assert(!sync_stopping_ && "WhenDurable after Close");
     sync_waiters_.push_back(std::move(on_durable));
+    pending_waiters_.fetch_add(1, std::memory_order_relaxed);
   }
   sync_cv_.notify_one();
 }

@@ -89,6 +89,9 @@ struct StoreOptions {
   // whatever the callers do). 0: no reserve (tests of storage faults).
   uint64_t min_free_bytes = 256ull << 20;
   std::chrono::milliseconds disk_check_interval{250};
+  // Answers that may wait for the next WAL sync at once (each holds a
+  // call's result): past it AdmitWrite refuses new writes. 0: no limit.
+  size_t max_sync_waiters = 50'000;
 };
 
 // Why writes are refused, if they are.
@@ -142,6 +145,18 @@ class Store {
   void WhenDurable(DurableCallback on_durable);
   // Makes every commit so far durable (blocks until then).
   absl::Status SyncWal();
+  // Whether a new write may start now: fewer than max_sync_waiters answers
+  // waiting for the disk (else UNAVAILABLE with a retry hint). A full disk
+  // is Commit's to refuse: a retry of an acknowledged event is still
+  // answered then, from what is stored. Callers ask before they queue the work, so a refused call
+  // has changed nothing. A soft bound: calls admitted at the same moment
+  // may pass it by as many.
+  absl::Status AdmitWrite() const;
+  // Answers waiting for the next WAL sync now.
+  size_t pending_sync_waiters() const { return pending_waiters_.load(std::memory_order_relaxed); }
+  size_t max_sync_waiters() const { return max_sync_waiters_; }
+  // Writes AdmitWrite refused for the waiters' limit so far.
+  uint64_t overload_refusals() const { return overload_refusals_.load(std::memory_order_relaxed); }
 
   // WAL syncs done so far and the callbacks they answered (for figures).
   uint64_t wal_syncs() const { return wal_syncs_.load(std::memory_order_relaxed); }
@@ -285,6 +300,9 @@ class Store {
   std::thread sync_thread_;
   std::atomic<uint64_t> wal_syncs_{0};
   std::atomic<uint64_t> wal_sync_waiters_{0};
+  std::atomic<size_t> pending_waiters_{0};
+  size_t max_sync_waiters_ = 0;
+  mutable std::atomic<uint64_t> overload_refusals_{0};
 };
 
 // Maps a RocksDB status to an absl::Status, adding what was being done.

@@ -6,9 +6,13 @@
 #include <cassert>
 #include <string>
 
+#include "base/status_payloads.h"
+#include "base/str_cat.h"
+
 namespace loyalty {
 
-Lanes::Lanes(size_t threads, size_t lanes) : io_(static_cast<int>(threads)) {
+Lanes::Lanes(size_t threads, size_t lanes, size_t max_queued_tasks)
+    : io_(static_cast<int>(threads)), max_queued_(max_queued_tasks) {
   assert(threads > 0 && lanes > 0);
   lanes_.reserve(lanes);
   for (size_t i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<Lane>());
@@ -24,6 +28,16 @@ Lanes::Lanes(size_t threads, size_t lanes) : io_(static_cast<int>(threads)) {
 }
 
 Lanes::~Lanes() { Stop(); }
+
+absl::Status Lanes::Admit() const {
+  const size_t queued = queued_.load(std::memory_order_relaxed);
+  if (max_queued_ == 0 || queued < max_queued_) return absl::OkStatus();
+  refusals_.fetch_add(1, std::memory_order_relaxed);
+  return WithRetryAfter(absl::UnavailableError(loyalty::StrCat("server busy: ", queued,
+                                                               " events wait in the member lanes (lane_queue_limit ",
+                                                               max_queued_, "); retry shortly")),
+                        50);
+}
 
 size_t Lanes::LaneOf(std::string_view ordering_key) const {
   return std::hash<std::string_view>{}(ordering_key) % lanes_.size();

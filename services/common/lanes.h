@@ -18,6 +18,13 @@
 // calls' backlog. Tasks must not block on I/O: durable commits are buffered
 // and answered by the WAL-sync thread (storage/store.h).
 //
+// Back-pressure: at most `max_queued_tasks` tasks wait in the lanes. A call
+// asks Admit() before it gives a lane work; past the limit it is refused at
+// once (UNAVAILABLE with a retry hint) and has changed nothing, instead of
+// memory growing with the queue. Bulk work a call already accepted (a
+// backlog's phases) is not refused half way. A soft bound: calls admitted at
+// the same moment may pass it by as many.
+//
 // Thread-safety: Run() and Post() are safe from any thread, also from inside
 // a task while Stop() waits for the work to finish; not after Stop() returned.
 #pragma once
@@ -36,13 +43,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "absl/status/status.h"
+
 namespace loyalty {
 
 class Lanes {
  public:
   using Task = std::function<void()>;
 
-  Lanes(size_t threads, size_t lanes);
+  // max_queued_tasks 0: no limit.
+  Lanes(size_t threads, size_t lanes, size_t max_queued_tasks = 0);
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
@@ -54,6 +64,12 @@ class Lanes {
   void Post(std::string_view ordering_key, Task task);
   // Runs `task` on the pool, on no lane (work that needs no ordering).
   void PostUnordered(Task task);
+
+  // OK if a new call may give the lanes work now (see Back-pressure).
+  absl::Status Admit() const;
+  size_t max_queued_tasks() const { return max_queued_; }
+  // Calls Admit refused so far.
+  uint64_t refusals() const { return refusals_.load(std::memory_order_relaxed); }
 
   // Waits for every task to finish (also those they queue), then joins the
   // threads.
@@ -89,6 +105,8 @@ class Lanes {
   std::atomic<bool> joined_{false};   // Stop returned: no more work may come
   std::atomic<size_t> queued_{0};
   std::atomic<size_t> unordered_{0};
+  const size_t max_queued_;
+  mutable std::atomic<uint64_t> refusals_{0};
 
 };
 

@@ -32,23 +32,6 @@ struct RateLimit {
   bool unlimited() const { return per_second <= 0; }
 };
 
-// The retry hint a refusal carries, in milliseconds (0: none).
-inline int64_t RetryAfterMs(const absl::Status& s) {
-  auto payload = s.GetPayload(kRetryAfterPayload);
-  if (!payload.has_value()) return 0;
-  int64_t ms = 0;
-  for (char c : std::string(*payload)) {
-    if (c < '0' || c > '9') return 0;
-    ms = ms * 10 + (c - '0');
-  }
-  return ms;
-}
-
-inline absl::Status WithRetryAfter(absl::Status s, int64_t retry_after_ms) {
-  s.SetPayload(kRetryAfterPayload, absl::Cord(std::to_string(std::max<int64_t>(1, retry_after_ms))));
-  return s;
-}
-
 class TokenBuckets {
  public:
   using Clock = std::chrono::steady_clock;

@@ -1,5 +1,7 @@
 #include "services/loyalty/admin_operations.h"
 
+#include "services/loyalty/durable_answer.h"
+
 #include <cassert>
 #include <cctype>
 #include <algorithm>
@@ -109,6 +111,7 @@ void AdminOperations::EnrollMember(const auth::Principal& who, const v1::EnrollM
   absl::StatusOr<v1::EnrollMemberResponse> committed = [&]() -> absl::StatusOr<v1::EnrollMemberResponse> {
     LOYALTY_RETURN_IF_ERROR(auth::RequireAdmin(who));
     LOYALTY_RETURN_IF_ERROR(ValidateEnroll(request, clock_.NowUnixSeconds()));
+    LOYALTY_RETURN_IF_ERROR(AdmitWrite(lanes_, store_));
     return CommitEnrollment(request);
   }();
   if (!committed.ok()) {
@@ -191,6 +194,10 @@ void AdminOperations::AdjustPoints(const auth::Principal& who, const v1::AdjustP
   }();
   if (!checked.ok()) {
     done(checked);
+    return;
+  }
+  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
+    done(admitted);
     return;
   }
   lanes_.Run(request.member_id(), [this, who, request, done = std::move(done)] {

@@ -162,6 +162,10 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
     done(checked);
     return;
   }
+  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
+    done(admitted);
+    return;
+  }
   // The PIN proved the member; it is not kept with the redemption (the event
   // log stores the request).
   v1::RedeemRequest redemption = request;
@@ -300,6 +304,10 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
   }();
   if (!checked.ok()) {
     done(checked);
+    return;
+  }
+  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
+    done(admitted);
     return;
   }
   lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {

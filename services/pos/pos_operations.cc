@@ -116,6 +116,10 @@ void PosOperations::Dispatch(absl::StatusOr<Routed> routed, Done done) {
     done(routed.status());
     return;
   }
+  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
+    done(admitted);
+    return;
+  }
   lanes_.Run(routed->ordering_key, [this, apply = std::move(routed->apply), done = std::move(done)]() mutable {
     AnswerWhenDurable(store_, apply(Durability::kBuffered), std::move(done));
   });
@@ -181,6 +185,11 @@ void PosOperations::UploadBacklog(const auth::Principal& who, std::vector<v1::Ba
     done(absl::ResourceExhaustedError(loyalty::StrCat(
         "a backlog upload carries at most ", kMaxBacklogEvents,
         " events; nothing was recorded, send it in smaller uploads")));
+    return;
+  }
+  // Admitted whole or not at all: a backlog is never refused half way.
+  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
+    done(admitted);
     return;
   }
   auto run = std::make_shared<BacklogRun>();

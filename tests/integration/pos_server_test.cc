@@ -2,10 +2,12 @@
 // in a temporary folder, called through a real gRPC channel.
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <random>
 #include <thread>
 
+#include "services/common/lanes.h"
 #include "services/loyalty/member_store.h"
 #include "services/pos/validation.h"
 #include "tests/support/server_fixture.h"
@@ -435,6 +437,60 @@ TEST_F(PosServerTest, CheckpointRestoresIntoAnotherServer) {
   auto restored = server::LoyaltyServer::Start(config, clock_);
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(ReadMember((*restored)->store(), "m-1")->ledger_total_points(), 30);
+}
+
+}  // namespace
+}  // namespace loyalty
+
+namespace loyalty {
+namespace {
+
+// Back-pressure through the real server: with the member lanes at
+// lane_queue_limit, a sale and a backlog are refused at once (UNAVAILABLE,
+// with RetryInfo and the limit's name) and change nothing; once the lanes
+// drain, the same sale is recorded as new (not a replay).
+class BackPressureTest : public PosServerTest {
+ protected:
+  void Configure(internal::ServerConfig& config) const override { config.set_lane_queue_limit(2); }
+};
+
+TEST_F(BackPressureTest, FullLanesRefuseWritesAtOnceAndChangeNothing) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  Lanes& lanes = server_->lanes();
+  lanes.Post("blocker", [released, &started] { started.set_value(); released.wait(); });
+  started.get_future().wait();
+  lanes.Post("blocker", [] {});  // queued behind the blocker: 2 waiting
+  lanes.Post("blocker", [] {});
+  ASSERT_EQ(lanes.queued_tasks(), 2u);
+
+  v1::Sale sale = MakeSale("tx-busy", "m-1", {{1, 1000}});
+  v1::EventOutcome out;
+  grpc::Status s = Sale(sale, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "server busy: 2 events wait in the member lanes (lane_queue_limit 2); retry shortly");
+  EXPECT_NE(s.error_details().find("RetryInfo"), std::string::npos) << "a retry hint travels with it";
+  {
+    auto ctx = As(kTerminal1);
+    v1::BacklogResult result;
+    auto stream = pos_->UploadBacklog(ctx.get(), &result);
+    v1::BacklogEvent event;
+    *event.mutable_sale() = MakeSale("tx-busy-backlog", "m-1", {{1, 500}});
+    ASSERT_TRUE(stream->Write(event));
+    stream->WritesDone();
+    s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  }
+  EXPECT_EQ(Balance("m-1"), 0) << "nothing recorded";
+
+  release.set_value();
+  while (lanes.queued_tasks() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  bool replayed = true;
+  s = Sale(sale, &out, kTerminal1, &replayed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(replayed) << "the refused sale was not recorded";
+  EXPECT_EQ(Balance("m-1"), 10);
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // two tasks of one lane at once, inline runs, and Stop waiting for work.
 #include "services/common/lanes.h"
 
+#include "base/status_payloads.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -91,6 +94,34 @@ TEST(LanesTest, StopWaitsForPostedWork) {
   }
   lanes.Stop();
   EXPECT_EQ(done.load(), 1100);
+}
+
+// Back-pressure: past max_queued_tasks waiting, Admit refuses with
+// UNAVAILABLE, a retry hint and the limit's name; once the lanes drain it
+// admits again. Tasks already given still run.
+TEST(LanesTest, AdmitRefusesPastTheQueueLimitUntilTheLanesDrain) {
+  Lanes lanes(1, 4, 3);
+  EXPECT_TRUE(lanes.Admit().ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> ran{0};
+  lanes.Post("m-1", [released, &ran] { released.wait(); ++ran; });  // the one pool thread waits here
+  while (lanes.queued_tasks() != 0) std::this_thread::yield();       // it is running, not queued
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(lanes.Admit().ok()) << i;
+    lanes.Post("m-" + std::to_string(i + 2), [&ran] { ++ran; });
+  }
+  EXPECT_EQ(lanes.queued_tasks(), 3u);
+  const absl::Status refused = lanes.Admit();
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_EQ(refused.message(), "server busy: 3 events wait in the member lanes (lane_queue_limit 3); retry shortly");
+  EXPECT_GT(RetryAfterMs(refused), 0);
+  EXPECT_EQ(lanes.refusals(), 1u);
+  release.set_value();
+  lanes.Stop();
+  EXPECT_EQ(ran.load(), 4);
+  EXPECT_EQ(lanes.queued_tasks(), 0u);
+  EXPECT_TRUE(lanes.Admit().ok());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // WAL sync is never followed by an acknowledgement.
 #include "services/loyalty/member_updates.h"
 #include "storage/store.h"
+#include "base/status_payloads.h"
 
 #include <gtest/gtest.h>
 
@@ -249,6 +250,36 @@ TEST(StoreTest, WatchersHearOfACommitOnlyOnceItIsDurable) {
   barrier();
   EXPECT_EQ(heard.load(), 1);
   (void)(*store)->Close();
+}
+
+// Back-pressure: past max_sync_waiters answers waiting for a WAL sync,
+// AdmitWrite refuses with UNAVAILABLE and a retry hint; once the sync thread
+// has answered them it admits again.
+TEST(StoreTest, AdmitWriteRefusesPastTheSyncWaitersLimit) {
+  loyalty::testing::TempDir dir;
+  auto store = Store::Open({.path = dir.Sub("db"), .max_sync_waiters = 2});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->AdmitWrite().ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> blocking;
+  // The first answer holds the WAL-sync thread, so the next ones wait.
+  (*store)->WhenDurable([&blocking, released](absl::Status) { blocking.set_value(); released.wait(); });
+  blocking.get_future().wait();
+  std::atomic<int> answered{0};
+  (*store)->WhenDurable([&answered](absl::Status s) { answered += s.ok(); });
+  EXPECT_TRUE((*store)->AdmitWrite().ok()) << "1 waiting, limit 2";
+  (*store)->WhenDurable([&answered](absl::Status s) { answered += s.ok(); });
+  const absl::Status refused = (*store)->AdmitWrite();
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_EQ(refused.message(), "server busy: 2 answers already wait for the disk (storage_max_sync_waiters 2); retry shortly");
+  EXPECT_GT(RetryAfterMs(refused), 0);
+  EXPECT_EQ((*store)->overload_refusals(), 1u);
+  release.set_value();
+  ASSERT_TRUE((*store)->SyncWal().ok());  // answered after the two queued before it
+  EXPECT_EQ(answered.load(), 2);
+  EXPECT_EQ((*store)->pending_sync_waiters(), 0u);
+  EXPECT_TRUE((*store)->AdmitWrite().ok());
 }
 
 }  // namespace
