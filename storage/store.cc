@@ -80,20 +80,25 @@ std::string EncodeCounter(int64_t n) {
   return out;
 }
 
-int64_t DecodeCounter(const rocksdb::Slice& s) {
-  if (s.size() != 8) return 0;
+// nullopt unless `s` is 8 bytes: a damaged counter, never read as 0.
+std::optional<int64_t> DecodeCounter(const rocksdb::Slice& s) {
+  if (s.size() != 8) return std::nullopt;
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(s[i]);
   return static_cast<int64_t>(n);
 }
 
 // Counters are fixed64 little-endian; a merge operand is a delta to add.
+// A value or operand of another size fails the merge, which RocksDB reports
+// as a corruption on the read (or compaction) that meets it.
 class CounterAddOperator : public rocksdb::AssociativeMergeOperator {
  public:
   bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
              std::string* new_value, rocksdb::Logger*) const override {
-    const int64_t base = existing ? DecodeCounter(*existing) : 0;
-    *new_value = EncodeCounter(base + DecodeCounter(value));
+    const std::optional<int64_t> base = existing ? DecodeCounter(*existing) : std::optional<int64_t>(0);
+    const std::optional<int64_t> delta = DecodeCounter(value);
+    if (!base || !delta) return false;
+    *new_value = EncodeCounter(static_cast<int64_t>(static_cast<uint64_t>(*base) + static_cast<uint64_t>(*delta)));
     return true;
   }
   const char* Name() const override { return "loyalty.CounterAdd"; }
@@ -567,7 +572,12 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters
   std::vector<std::pair<std::string, int64_t>> out;
   auto it = NewIterator(Cf::kCounters);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    out.emplace_back(it->key().ToString(), DecodeCounter(it->value()));
+    const std::optional<int64_t> value = DecodeCounter(it->value());
+    if (!value) {
+      return absl::DataLossError(loyalty::StrCat("counter ", it->key().ToString(), ": value of ", it->value().size(),
+                                                 " bytes, not 8"));
+    }
+    out.emplace_back(it->key().ToString(), *value);
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read counters");
   return out;

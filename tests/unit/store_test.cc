@@ -282,5 +282,34 @@ TEST(StoreTest, AdmitWriteRefusesPastTheSyncWaitersLimit) {
   EXPECT_TRUE((*store)->AdmitWrite().ok());
 }
 
+// A counter of the wrong size is a corruption, not a silent 0: reading it
+// is DATA_LOSS naming the key, and adding to it fails the read after.
+TEST(StoreTest, ACounterOfTheWrongSizeIsACorruption) {
+  loyalty::testing::TempDir dir;
+  auto store = Store::Open({.path = dir.Sub("db")});
+  ASSERT_TRUE(store.ok()) << store.status();
+  WriteSet good;
+  good.AddToCounter("offer-used/a", 5);
+  good.AddToCounter("offer-used/a", 2);
+  ASSERT_TRUE((*store)->Commit(good, Durability::kSynced).ok());
+  auto counters = (*store)->ReadCounters();
+  ASSERT_TRUE(counters.ok()) << counters.status();
+  ASSERT_EQ(counters->size(), 1u);
+  EXPECT_EQ((*counters)[0].second, 7);
+
+  WriteSet damaged;
+  damaged.PutRaw(Cf::kCounters, "offer-used/b", "abc");
+  ASSERT_TRUE((*store)->Commit(damaged, Durability::kSynced).ok());
+  counters = (*store)->ReadCounters();
+  EXPECT_TRUE(absl::IsDataLoss(counters.status())) << counters.status();
+  EXPECT_EQ(counters.status().message(), "counter offer-used/b: value of 3 bytes, not 8");
+
+  WriteSet added;
+  added.AddToCounter("offer-used/b", 1);
+  ASSERT_TRUE((*store)->Commit(added, Durability::kSynced).ok());
+  counters = (*store)->ReadCounters();
+  EXPECT_FALSE(counters.ok()) << "the merge onto 3 bytes fails instead of counting from 0";
+}
+
 }  // namespace
 }  // namespace loyalty::storage
