@@ -118,7 +118,7 @@ int Main(int argc, char** argv) {
   uint64_t records = 0;
   uint64_t record_bytes = 0;
   uint64_t largest = 0;
-  auto it = (*store)->NewIterator(storage::Cf::kMembers);
+  auto it = (*store)->NewCursor(storage::Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ++records;
     record_bytes += it->value().size();

@@ -1,4 +1,5 @@
 #include "storage/store.h"
+#include "storage/rocks_status.h"
 
 #include <pthread.h>
 #include <sys/statvfs.h>
@@ -127,6 +128,55 @@ class InsertHintPrefix : public rocksdb::SliceTransform {
 
 }  // namespace
 
+struct Store::Instance {
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  bool read_only = false;
+  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return handles[static_cast<int>(cf)]; }
+};
+
+struct Store::RocksConfig {
+  rocksdb::DBOptions db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::shared_ptr<rocksdb::Cache> block_cache;
+};
+
+struct Store::Snapshot::Impl {
+  rocksdb::DB* db;
+  const rocksdb::Snapshot* snapshot;
+};
+
+Store::Snapshot::Snapshot(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Snapshot::~Snapshot() { impl_->db->ReleaseSnapshot(impl_->snapshot); }
+
+struct Cursor::Impl {
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+Cursor::Cursor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Cursor::~Cursor() = default;
+void Cursor::SeekToFirst() { impl_->it->SeekToFirst(); }
+void Cursor::SeekToLast() { impl_->it->SeekToLast(); }
+void Cursor::Seek(std::string_view key) { impl_->it->Seek(rocksdb::Slice(key.data(), key.size())); }
+void Cursor::SeekForPrev(std::string_view key) { impl_->it->SeekForPrev(rocksdb::Slice(key.data(), key.size())); }
+void Cursor::Next() { impl_->it->Next(); }
+void Cursor::Prev() { impl_->it->Prev(); }
+bool Cursor::Valid() const { return impl_->it->Valid(); }
+std::string_view Cursor::key() const {
+  const rocksdb::Slice k = impl_->it->key();
+  return std::string_view(k.data(), k.size());
+}
+std::string_view Cursor::value() const {
+  const rocksdb::Slice v = impl_->it->value();
+  return std::string_view(v.data(), v.size());
+}
+absl::Status Cursor::status(std::string_view context) const {
+  const rocksdb::Status s = impl_->it->status();
+  return s.ok() ? absl::OkStatus() : FromRocks(s, context);
+}
+
+Store::Store() = default;
+
 void WriteSet::AddToCounter(std::string_view key, int64_t delta) {
   ops_.push_back(Op{Cf::kCounters, std::string(key), EncodeCounter(delta), /*merge=*/true});
 }
@@ -220,14 +270,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   members.level0_stop_writes_trigger = 48;          // default 36
 
   std::unique_ptr<Store> store(new Store());
-  store->block_cache_ = table.block_cache;
+  store->rocks_ = std::make_unique<RocksConfig>();
+  store->rocks_->block_cache = table.block_cache;
   store->path_ = options.path;
   std::string data_path = std::filesystem::path(options.path).lexically_normal().string();
   while (data_path.size() > 1 && data_path.back() == '/') data_path.pop_back();  // "x/" + "-checkpoints" is inside x
   store->checkpoint_dir_ = options.checkpoint_dir.empty() ? data_path + "-checkpoints" : options.checkpoint_dir;
   while (store->checkpoint_dir_.size() > 1 && store->checkpoint_dir_.back() == '/') store->checkpoint_dir_.pop_back();
-  store->db_options_ = db_options;
-  store->descriptors_ = std::move(descriptors);
+  store->rocks_->db_options = db_options;
+  store->rocks_->descriptors = std::move(descriptors);
   store->min_free_bytes_ = options.min_free_bytes;
   store->max_sync_waiters_ = options.max_sync_waiters;
   store->disk_check_interval_ = options.disk_check_interval;
@@ -261,8 +312,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
 absl::Status Store::OpenInstance(bool read_only, Instance& out) {
   rocksdb::Status s =
-      read_only ? rocksdb::DB::OpenForReadOnly(db_options_, path_, descriptors_, &out.handles, &out.db)
-                : rocksdb::DB::Open(db_options_, path_, descriptors_, &out.handles, &out.db);
+      read_only ? rocksdb::DB::OpenForReadOnly(rocks_->db_options, path_, rocks_->descriptors, &out.handles, &out.db)
+                : rocksdb::DB::Open(rocks_->db_options, path_, rocks_->descriptors, &out.handles, &out.db);
   if (!s.ok()) return FromRocks(s, loyalty::StrCat(read_only ? "open RocksDB read-only at " : "open RocksDB at ", path_));
   assert(out.handles.size() == static_cast<size_t>(Cf::kCount));
   out.read_only = read_only;
@@ -271,14 +322,14 @@ absl::Status Store::OpenInstance(bool read_only, Instance& out) {
 
 // Recovers the event sequence from the last event in the log.
 absl::Status Store::ReadNextEventSeq() {
-  auto it = NewIterator(Cf::kEvents);
+  auto it = NewCursor(Cf::kEvents);
   it->SeekToLast();
   if (it->Valid()) {
-    auto last = DecodeEventKey(std::string_view(it->key().data(), it->key().size()));
+    auto last = DecodeEventKey(it->key());
     if (!last.ok()) return last.status();
     next_event_seq_.store(*last + 1);
-  } else if (!it->status().ok()) {
-    return FromRocks(it->status(), "read last event");
+  } else if (absl::Status read = it->status("read last event"); !read.ok()) {
+    return read;
   }
   return absl::OkStatus();
 }
@@ -400,9 +451,9 @@ Store::Figures Store::ReadFigures() const {
     }
     f.families.push_back(ff);
   }
-  if (block_cache_) {
-    f.block_cache_usage_bytes = block_cache_->GetUsage();
-    f.block_cache_capacity_bytes = block_cache_->GetCapacity();
+  if (rocks_->block_cache) {
+    f.block_cache_usage_bytes = rocks_->block_cache->GetUsage();
+    f.block_cache_capacity_bytes = rocks_->block_cache->GetCapacity();
   }
   f.free_disk_bytes = free_disk_bytes();
   f.write_refusal = write_refusal();
@@ -514,14 +565,14 @@ absl::Status Store::Commit(const WriteSet& writes, Durability durability) {
   if (absl::Status allowed = WritesAllowed(); !allowed.ok()) return allowed;
   rocksdb::WriteBatch batch;
   for (const auto& op : writes.ops_) {
-    rocksdb::Status s = op.merge   ? batch.Merge(Handle(op.cf), op.key, *op.value)
-                        : op.value ? batch.Put(Handle(op.cf), op.key, *op.value)
-                                   : batch.Delete(Handle(op.cf), op.key);
+    rocksdb::Status s = op.merge   ? batch.Merge(live().Handle(op.cf), op.key, *op.value)
+                        : op.value ? batch.Put(live().Handle(op.cf), op.key, *op.value)
+                                   : batch.Delete(live().Handle(op.cf), op.key);
     if (!s.ok()) return FromRocks(s, "build write batch");
   }
   // Never sync=true here: the WAL-sync thread does every fsync, so a commit
   // never holds RocksDB's write group (and the commits behind it) for one.
-  LOYALTY_RETURN_IF_ERROR_ROCKS(db()->Write(rocksdb::WriteOptions(), &batch), "commit");
+  LOYALTY_RETURN_IF_ERROR_ROCKS(live().db->Write(rocksdb::WriteOptions(), &batch), "commit");
   if (durability == Durability::kSynced) return SyncWal();
   return absl::OkStatus();
 }
@@ -535,7 +586,7 @@ absl::Status Store::SyncWal() {
 
 absl::StatusOr<std::string> Store::Get(Cf cf, std::string_view key) const {
   std::string value;
-  rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), Handle(cf), key, &value);
+  rocksdb::Status s = live().db->Get(rocksdb::ReadOptions(), live().Handle(cf), key, &value);
   if (s.IsNotFound()) return absl::NotFoundError(CfName(cf));
   if (!s.ok()) return FromRocks(s, loyalty::StrCat("read ", CfName(cf)));
   return value;
@@ -547,39 +598,42 @@ absl::Status Store::CorruptValue(Cf cf, std::string_view key) const {
 }
 
 std::unique_ptr<Store::Snapshot> Store::GetSnapshot() const {
-  return std::unique_ptr<Snapshot>(new Snapshot(db()));
+  rocksdb::DB* db = live().db;
+  return std::unique_ptr<Snapshot>(new Snapshot(std::make_unique<Snapshot::Impl>(Snapshot::Impl{db, db->GetSnapshot()})));
 }
 
-std::unique_ptr<rocksdb::Iterator> Store::NewIterator(Cf cf, const Snapshot* snapshot) const {
+std::unique_ptr<Cursor> Store::NewCursor(Cf cf, const Snapshot* snapshot) const {
   const Instance* in = &live();
   rocksdb::ReadOptions options;
   if (snapshot != nullptr) {
     // A snapshot taken before a reopen reads the instance it came from
     // (kept open until Close), so a reader spanning the reopen sees one time.
-    if (snapshot->db_ != in->db) {
+    if (snapshot->impl_->db != in->db) {
       std::lock_guard<std::mutex> lock(instances_mu_);
       for (const auto& i : instances_) {
-        if (i->db == snapshot->db_) in = i.get();
+        if (i->db == snapshot->impl_->db) in = i.get();
       }
     }
-    assert(snapshot->db_ == in->db);
-    options.snapshot = snapshot->get();
+    assert(snapshot->impl_->db == in->db);
+    options.snapshot = snapshot->impl_->snapshot;
   }
-  return std::unique_ptr<rocksdb::Iterator>(in->db->NewIterator(options, in->Handle(cf)));
+  auto impl = std::make_unique<Cursor::Impl>();
+  impl->it.reset(in->db->NewIterator(options, in->Handle(cf)));
+  return std::unique_ptr<Cursor>(new Cursor(std::move(impl)));
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Store::ReadCounters() const {
   std::vector<std::pair<std::string, int64_t>> out;
-  auto it = NewIterator(Cf::kCounters);
+  auto it = NewCursor(Cf::kCounters);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::optional<int64_t> value = DecodeCounter(it->value());
     if (!value) {
-      return absl::DataLossError(loyalty::StrCat("counter ", it->key().ToString(), ": value of ", it->value().size(),
+      return absl::DataLossError(loyalty::StrCat("counter ", it->key(), ": value of ", it->value().size(),
                                                  " bytes, not 8"));
     }
-    out.emplace_back(it->key().ToString(), *value);
+    out.emplace_back(std::string(it->key()), *value);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read counters");
+  if (absl::Status read = it->status("read counters"); !read.ok()) return read;
   return out;
 }
 
@@ -607,7 +661,7 @@ absl::StatusOr<std::string> Store::Checkpoint(std::string_view name) {
   rocksdb::Checkpoint* raw = nullptr;
   // A checkpoint writes (a MANIFEST copy, a flush): not on a nearly full disk.
   if (absl::Status allowed = WritesAllowed(); !allowed.ok()) return allowed;
-  rocksdb::Status s = rocksdb::Checkpoint::Create(db(), &raw);
+  rocksdb::Status s = rocksdb::Checkpoint::Create(live().db, &raw);
   if (!s.ok()) return FromRocks(s, "create checkpoint object");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   if (absl::Status made = FromRocks(checkpoint->CreateCheckpoint(dir), loyalty::StrCat("checkpoint to ", dir));

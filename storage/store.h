@@ -52,12 +52,17 @@
 #include <vector>
 
 #include <google/protobuf/message.h>
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/cursor.h"
 #include "storage/keys.h"
+
+// RocksDB's file system, for tests that make files fail (StoreOptions::env):
+// the only RocksDB name outside storage/store.cc, and opaque here.
+namespace rocksdb {
+class Env;
+}
 
 namespace loyalty::storage {
 
@@ -207,23 +212,24 @@ class Store {
   }
 
   // A consistent point-in-time view across column families, released when
-  // destroyed. Pass it to NewIterator to read several families as of one time.
+  // destroyed. Pass it to NewCursor to read several families as of one time.
   class Snapshot {
    public:
-    ~Snapshot() { db_->ReleaseSnapshot(snapshot_); }
-    const rocksdb::Snapshot* get() const { return snapshot_; }
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
 
    private:
     friend class Store;
-    explicit Snapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
-    rocksdb::DB* db_;
-    const rocksdb::Snapshot* snapshot_;
+    struct Impl;
+    explicit Snapshot(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
   };
   std::unique_ptr<Snapshot> GetSnapshot() const;
 
-  // An iterator over one column family (caller seeks). Reads `snapshot`, or
-  // a consistent view taken when the iterator is created.
-  std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf, const Snapshot* snapshot = nullptr) const;
+  // A cursor over one column family (caller seeks). Reads `snapshot`, or a
+  // consistent view taken when the cursor is created.
+  std::unique_ptr<Cursor> NewCursor(Cf cf, const Snapshot* snapshot = nullptr) const;
 
   // A new, unique, increasing event sequence number (1, 2, ...). Numbers of
   // events that never committed are simply skipped.
@@ -247,20 +253,15 @@ class Store {
   const std::string& path() const { return path_; }
 
  private:
-  // One opened RocksDB instance. Replaced only once: read-only to
-  // read-write (see CheckDisk); the replaced one stays open until Close.
-  struct Instance {
-    rocksdb::DB* db = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    bool read_only = false;
-    rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return handles[static_cast<int>(cf)]; }
-  };
+  // One opened RocksDB instance (store.cc). Replaced only once: read-only
+  // to read-write (see CheckDisk); the replaced one stays open until Close.
+  struct Instance;
+  // What Open gave RocksDB, kept for the reopen (store.cc).
+  struct RocksConfig;
 
-  Store() = default;
+  Store();
   absl::Status CorruptValue(Cf cf, std::string_view key) const;
   const Instance& live() const { return *live_.load(std::memory_order_acquire); }
-  rocksdb::DB* db() const { return live().db; }
-  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const { return live().Handle(cf); }
   absl::Status OpenInstance(bool read_only, Instance& out);
   absl::Status ReadNextEventSeq();
 
@@ -270,13 +271,10 @@ class Store {
 
   std::string path_;
   std::string checkpoint_dir_;
-  // What Open was given, for the reopen.
-  rocksdb::DBOptions db_options_;
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors_;
+  std::unique_ptr<RocksConfig> rocks_;
   mutable std::mutex instances_mu_;  // guards instances_ and the reopen
   std::vector<std::unique_ptr<Instance>> instances_;
   std::atomic<Instance*> live_{nullptr};
-  std::shared_ptr<rocksdb::Cache> block_cache_;
 
   // The disk thread and what it last read.
   uint64_t min_free_bytes_ = 0;
@@ -304,8 +302,5 @@ class Store {
   size_t max_sync_waiters_ = 0;
   mutable std::atomic<uint64_t> overload_refusals_{0};
 };
-
-// Maps a RocksDB status to an absl::Status, adding what was being done.
-absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
 }  // namespace loyalty::storage

@@ -61,7 +61,7 @@ std::string Describe(const v1::Credential& c) {
 
 absl::StatusOr<std::unique_ptr<CredentialStore>> CredentialStore::Open(storage::Store& store, const Clock& clock) {
   std::unique_ptr<CredentialStore> cs(new CredentialStore(store, clock));
-  auto it = store.NewIterator(Cf::kMeta);
+  auto it = store.NewCursor(Cf::kMeta);
   for (it->Seek(std::string(storage::kCredentialPrefix)); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     if (key.substr(0, storage::kCredentialPrefix.size()) != storage::kCredentialPrefix) break;
@@ -74,8 +74,8 @@ absl::StatusOr<std::unique_ptr<CredentialStore>> CredentialStore::Open(storage::
     if (!record.credential().has_revoked_at()) cs->id_by_hash_[record.token_sha256()] = id;
     cs->by_id_[id] = std::move(record);
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "load credentials");
-  auto audit = store.NewIterator(Cf::kMeta);
+  if (absl::Status read = it->status("load credentials"); !read.ok()) return read;
+  auto audit = store.NewCursor(Cf::kMeta);
   audit->SeekForPrev(loyalty::StrCat(storage::kCredentialAuditPrefix, std::string(8, '\xff')));
   if (audit->Valid()) {
     std::string_view key(audit->key().data(), audit->key().size());
@@ -228,7 +228,7 @@ absl::StatusOr<v1::Credential> CredentialStore::Revoke(const Principal& who, con
 
 absl::StatusOr<std::vector<internal::CredentialAuditRecord>> CredentialStore::Audit(uint32_t limit) const {
   std::vector<internal::CredentialAuditRecord> out;
-  auto it = store_.NewIterator(Cf::kMeta);
+  auto it = store_.NewCursor(Cf::kMeta);
   for (it->SeekForPrev(loyalty::StrCat(storage::kCredentialAuditPrefix, std::string(8, '\xff')));
        it->Valid() && out.size() < limit; it->Prev()) {
     const std::string_view key(it->key().data(), it->key().size());
@@ -239,7 +239,7 @@ absl::StatusOr<std::vector<internal::CredentialAuditRecord>> CredentialStore::Au
     }
     out.push_back(std::move(r));
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "read the credential audit");
+  if (absl::Status read = it->status("read the credential audit"); !read.ok()) return read;
   return out;
 }
 

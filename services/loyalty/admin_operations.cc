@@ -35,9 +35,8 @@ constexpr std::string_view kAdminStore = "#admin";
 
 // The member record under a scan's iterator: DATA_LOSS naming the member
 // (from its key; unnamed if the key itself is damaged) if it is damaged.
-absl::Status ParseScannedMember(const rocksdb::Iterator& it, internal::MemberRecord& out) {
-  return ParseMemberRecord(it.value().ToStringView(), out,
-                           storage::DecodeMemberKey(it.key().ToStringView()).value_or(""));
+absl::Status ParseScannedMember(const storage::Cursor& it, internal::MemberRecord& out) {
+  return ParseMemberRecord(it.value(), out, storage::DecodeMemberKey(it.key()).value_or(""));
 }
 
 // Enrolments may be carried over from an older program (enrolled_at in the
@@ -350,7 +349,7 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   std::map<std::tuple<int64_t, int32_t, int32_t>, uint64_t> moves;
   auto clamp_tier = [&](int32_t t) { return std::clamp<int32_t>(t, 0, std::max<int32_t>(0, static_cast<int32_t>(program->tiers.size()) - 1)); };
   auto clamp_stage = [&](int32_t s) { return std::clamp<int32_t>(s, 0, std::max<int32_t>(0, static_cast<int32_t>(program->stages.size()) - 1)); };
-  auto it = store_.NewIterator(Cf::kMembers);
+  auto it = store_.NewCursor(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
     LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
@@ -376,7 +375,7 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
       ++moves[{monday, clamp_stage(change.from), clamp_stage(change.to)}];
     }
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "figures");
+  if (absl::Status read = it->status("figures"); !read.ok()) return read;
   f.set_liability_points(f.available_points() + f.pending_points());
   f.set_events(store_.LastAllocatedEventSeq());
   for (const auto& offer : program->offers) {
@@ -412,7 +411,7 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
                              }));
   }
   v1::VerifyLedgerResponse out;
-  auto it = store_.NewIterator(Cf::kMembers, snapshot.get());
+  auto it = store_.NewCursor(Cf::kMembers, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::MemberRecord m;
     LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
@@ -436,7 +435,7 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
       }
     }
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "verify ledger");
+  if (absl::Status read = it->status("verify ledger"); !read.ok()) return read;
   if (replayed) out.set_events_replayed(replayed->events);
   return out;
 }
@@ -478,7 +477,7 @@ void AdminOperations::RunExpiry(const auth::Principal& who,
     return;
   }
   std::vector<std::string> members;
-  auto it = store_.NewIterator(Cf::kMembers);
+  auto it = store_.NewCursor(Cf::kMembers);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto id = storage::DecodeMemberKey(std::string_view(it->key().data(), it->key().size()));
     if (!id.ok()) {

@@ -233,7 +233,7 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
   const auto snapshot = store_.GetSnapshot();
   uint64_t last_seq = 0;
   {
-    auto it = store_.NewIterator(storage::Cf::kEvents, snapshot.get());
+    auto it = store_.NewCursor(storage::Cf::kEvents, snapshot.get());
     it->SeekToLast();
     if (it->Valid()) {
       internal::EventRecord last;
@@ -242,7 +242,7 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
       }
       last_seq = last.seq();
     }
-    if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
+    if (absl::Status read = it->status("dry run"); !read.ok()) return read;
   }
 
   const auto fraction = [last_seq](uint64_t seq) { return last_seq == 0 ? 1.0 : static_cast<double>(seq) / last_seq; };
@@ -316,20 +316,20 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
         all.insert(all.end(), uses.begin(), uses.end());
       }
       // Compare this part's members with their stored state.
-      auto it = store_.NewIterator(storage::Cf::kMembers, snapshot.get());
+      auto it = store_.NewCursor(storage::Cf::kMembers, snapshot.get());
       uint64_t scanned = 0;
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         if (++scanned % 4096 == 0 && stopping_requested()) return absl::CancelledError("dry run: cancelled");
-        auto id = storage::DecodeMemberKey(it->key().ToStringView());
+        auto id = storage::DecodeMemberKey(it->key());
         if (!id.ok()) return Annotate(id.status(), "dry run");
         if (parts > 1 && PartOf(*id, parts) != part) continue;
         auto r = replayed->members.find(*id);
         if (r == replayed->members.end()) continue;  // enrolled after the snapshot's log
         internal::MemberRecord m;
-        LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value().ToStringView(), m, *id));
+        LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value(), m, *id));
         builder.Add(*id, codec::FromProto(m.engine()), std::move(r->second));
       }
-      if (!it->status().ok()) return storage::FromRocks(it->status(), "dry run");
+      if (absl::Status read = it->status("dry run"); !read.ok()) return read;
     }
     if (restart) continue;
     {

@@ -127,7 +127,7 @@ absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
 
   v1::ListHistoryResponse out;
   const std::string prefix = storage::LedgerPrefix(request.member_id());
-  auto it = store_.NewIterator(storage::Cf::kLedger);
+  auto it = store_.NewCursor(storage::Cf::kLedger);
   // Newest first: start just below the token and walk backwards.
   for (it->SeekForPrev(storage::LedgerKey(request.member_id(), below - 1));
        it->Valid() && it->key().starts_with(prefix); it->Prev()) {
@@ -139,7 +139,7 @@ absl::StatusOr<v1::ListHistoryResponse> MemberOperations::ListHistory(
       return absl::DataLossError("unparseable ledger entry");
     }
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "list history");
+  if (absl::Status read = it->status("list history"); !read.ok()) return read;
   return out;
 }
 

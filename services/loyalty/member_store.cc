@@ -190,7 +190,7 @@ absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_vie
                                     const storage::Store::Snapshot* snapshot) {
   LedgerSum sum;
   const std::string prefix = storage::LedgerPrefix(member_id);
-  auto it = store.NewIterator(Cf::kLedger, snapshot);
+  auto it = store.NewCursor(Cf::kLedger, snapshot);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     v1::LedgerEntry entry;
     if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
@@ -199,7 +199,7 @@ absl::StatusOr<LedgerSum> SumLedger(const storage::Store& store, std::string_vie
     sum.points += entry.points();
     ++sum.entries;
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "scan ledger");
+  if (absl::Status read = it->status("scan ledger"); !read.ok()) return read;
   return sum;
 }
 

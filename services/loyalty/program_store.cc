@@ -143,7 +143,7 @@ absl::StatusOr<v1::ListAuditResponse> ProgramStore::ListAudit(uint32_t limit) co
   if (limit == 0) limit = 50;
   if (limit > 500) return absl::InvalidArgumentError("limit: must be at most 500");
   v1::ListAuditResponse out;
-  auto it = store_.NewIterator(Cf::kAudit);
+  auto it = store_.NewCursor(Cf::kAudit);
   for (it->SeekToLast(); it->Valid() && static_cast<uint32_t>(out.entries_size()) < limit; it->Prev()) {
     internal::AuditRecord audit;
     if (!audit.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
@@ -157,7 +157,7 @@ absl::StatusOr<v1::ListAuditResponse> ProgramStore::ListAudit(uint32_t limit) co
     auto program = store_.GetProto<internal::ProgramRecord>(Cf::kMeta, storage::ProgramVersionKey(audit.version()));
     if (program.ok() && program->has_value()) *e->mutable_program() = (*program)->program();
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "list audit");
+  if (absl::Status read = it->status("list audit"); !read.ok()) return read;
   return out;
 }
 

@@ -310,9 +310,9 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
                                             const ProgramFor& program_for, const ReplayOptions& options) {
   ReplayResult out;
   Replayer replayer(store, out, options);
-  auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
+  auto it = store.NewCursor(storage::Cf::kEvents, snapshot);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const std::string_view bytes = it->value().ToStringView();
+    const std::string_view bytes = it->value();
     uint64_t seq = 0;
     // A partial replay skips the events of other members (most of them)
     // from their first fields, without parsing the events themselves.
@@ -346,7 +346,7 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
       LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, seq, out));
     }
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "replay");
+  if (absl::Status read = it->status("replay"); !read.ok()) return read;
   if (options.progress) options.progress(out.last_seq, replayer.state_bytes());
   LOYALTY_RETURN_IF_ERROR(CheckState(replayer, options, out.last_seq, out));
   return out;
@@ -355,10 +355,10 @@ absl::StatusOr<ReplayResult> ReplayEventLog(const storage::Store& store,
 absl::StatusOr<SaleRefHashes> ReferencedSales(const storage::Store& store, const storage::Store::Snapshot* snapshot,
                                               const std::function<bool(uint64_t seq)>& progress) {
   SaleRefHashes referenced;
-  auto it = store.NewIterator(storage::Cf::kEvents, snapshot);
+  auto it = store.NewCursor(storage::Cf::kEvents, snapshot);
   uint64_t events = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const std::string_view bytes = it->value().ToStringView();
+    const std::string_view bytes = it->value();
     EventHead head;
     if (!PeekEventHead(bytes, head)) return absl::DataLossError("unparseable event record");
     const int kind = head.event_field;
@@ -377,7 +377,7 @@ absl::StatusOr<SaleRefHashes> ReferencedSales(const storage::Store& store, const
       return absl::CancelledError("replay: cancelled");
     }
   }
-  if (!it->status().ok()) return storage::FromRocks(it->status(), "scan for referenced sales");
+  if (absl::Status read = it->status("scan for referenced sales"); !read.ok()) return read;
   return referenced;
 }
 

@@ -410,9 +410,9 @@ TEST_F(OffersServerTest, TerminalRedemptionWithThePinTheMemberSet) {
   EXPECT_EQ(Available("m-1"), 1000 - 150);
   // The PIN is nowhere in the stored redemption (the event log keeps the request).
   for (storage::Cf cf : {storage::Cf::kEvents, storage::Cf::kTxn}) {
-    auto it = server_->store().NewIterator(cf);
+    auto it = server_->store().NewCursor(cf);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      EXPECT_EQ(it->value().ToString().find("48213907"), std::string::npos) << storage::CfName(cf);
+      EXPECT_EQ(it->value().find("48213907"), std::string::npos) << storage::CfName(cf);
     }
   }
 

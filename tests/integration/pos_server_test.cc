@@ -291,7 +291,7 @@ TEST_F(PosServerTest, LargeShuffledBacklogKeepsEachMembersTimeOrder) {
   // order, then its returns in time order.
   std::map<std::string, int64_t> last_sale_at, last_return_at;
   std::map<std::string, int> sales_seen, returns_seen;
-  auto it = server_->store().NewIterator(storage::Cf::kEvents);
+  auto it = server_->store().NewCursor(storage::Cf::kEvents);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::EventRecord e;
     ASSERT_TRUE(e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));

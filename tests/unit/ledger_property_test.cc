@@ -204,7 +204,7 @@ TEST_P(LedgerPropertyTest, InvariantsHoldAndReplayRebuildsTheSameState) {
   // No return reversed more than its lines earned, or returned more than was sold.
   // (A sale's state is in its idempotency record.)
   uint64_t sales_seen = 0;
-  auto it = store_->NewIterator(storage::Cf::kTxn);
+  auto it = store_->NewCursor(storage::Cf::kTxn);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     internal::IdempotencyRecord record;
     ASSERT_TRUE(record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));

@@ -6,7 +6,7 @@
 #include <rocksdb/status.h>
 
 #include "services/common/status_macros.h"
-#include "storage/store.h"
+#include "storage/rocks_status.h"
 
 namespace loyalty {
 namespace {
