@@ -172,6 +172,27 @@ std::string ProgramVersionKey(uint64_t version) {
 
 std::string CredentialKey(std::string_view credential_id) { return loyalty::StrCat(kCredentialPrefix, credential_id); }
 
+std::string MemberRequestKey(std::string_view member_id, std::string_view request_id) {
+  return TxnKey(kMemberRequestStore, member_id, request_id);
+}
+
+std::string AdminRequestKey(std::string_view kind, std::string_view request_id) {
+  return TxnKey(kAdminRequestStore, kind, request_id);
+}
+
+std::string CodeKey(std::string_view code) { return std::string(code); }
+
+std::string CounterKey(CounterKind kind, std::string_view id) {
+  std::string_view prefix;
+  switch (kind) {
+    case CounterKind::kOfferUsed: prefix = "offer-used/"; break;
+    case CounterKind::kOfferShown: prefix = "offer-shown/"; break;
+    case CounterKind::kOfferSpend: prefix = "offer-spend/"; break;
+    case CounterKind::kRewardIssued: prefix = "reward-issued/"; break;
+  }
+  return loyalty::StrCat(prefix, id);
+}
+
 std::string MemberPinKey(std::string_view member_id) { return loyalty::StrCat(kMemberPinPrefix, member_id); }
 
 std::string CredentialAuditKey(uint64_t seq) {

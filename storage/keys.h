@@ -12,6 +12,9 @@
 //   CF "events"      event_key      := fixed64(seq)
 //   CF "txn"         txn_key        := str8(store_id) str8(terminal_id) str8(transaction_id)
 //                                     (a sale's record also holds the sale's state)
+//                    member_request := txn_key("#member", member_id, request_id)  a redemption
+//                    admin_request  := txn_key("#admin", kind, request_id)        e.g. "adjust"
+//                                     ('#' is no id character: no terminal can use these)
 //   CF "sales"       txn_key        the sale's state, for sales recorded before
 //                                     it moved into the txn record (read, then moved)
 //   CF "members"     member_key     := str8(member_id)
@@ -25,7 +28,8 @@
 //                    "member-pin/<member_id>"                        a member's till PIN, hashed
 //   CF "audit"       audit_key      := fixed64(version)              who published it, when
 //   CF "codes"       code_key       := ascii code                     one-time reward codes
-//   CF "counters"    counter_key    := ascii kind "/" id, e.g. "offer-used/coffee10";
+//   CF "counters"    counter_key    := ascii kind "/" id, e.g. "offer-used/coffee10"
+//                                     (kind: offer-used, offer-shown, offer-spend, reward-issued);
 //                    value fixed64 little-endian, updated only by Merge (adds)
 //
 // Values are protobuf messages from proto/loyalty/internal/records.proto.
@@ -90,6 +94,19 @@ std::string LedgerPrefix(std::string_view member_id);
 absl::StatusOr<LedgerKeyParts> DecodeLedgerKey(std::string_view key);
 
 std::string IdentifierKey(IdentifierKind kind, std::string_view value);
+
+// The idempotency keys of requests that come from no terminal (CF txn).
+inline constexpr std::string_view kMemberRequestStore = "#member";
+inline constexpr std::string_view kAdminRequestStore = "#admin";
+std::string MemberRequestKey(std::string_view member_id, std::string_view request_id);
+std::string AdminRequestKey(std::string_view kind, std::string_view request_id);
+
+// A one-time reward code's key (CF codes): the code itself.
+std::string CodeKey(std::string_view code);
+
+// Counters (CF counters), by kind.
+enum class CounterKind { kOfferUsed, kOfferShown, kOfferSpend, kRewardIssued };
+std::string CounterKey(CounterKind kind, std::string_view id);
 
 inline constexpr std::string_view kCurrentProgramKey = "program/current";
 inline constexpr std::string_view kReceiptCodeSecretKey = "secret/receipt-codes";

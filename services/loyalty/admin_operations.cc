@@ -29,10 +29,6 @@ using storage::Cf;
 
 namespace {
 
-// Admin requests share the idempotency column family with terminal events
-// under a store id no terminal can use ('#' is not a valid id character).
-constexpr std::string_view kAdminStore = "#admin";
-
 // The member record under a scan's iterator: DATA_LOSS naming the member
 // (from its key; unnamed if the key itself is damaged) if it is damaged.
 absl::Status ParseScannedMember(const storage::Cursor& it, internal::MemberRecord& out) {
@@ -85,15 +81,6 @@ AdminOperations::AdminOperations(storage::Store& store, Members& members, Lanes&
       dry_runs_(dry_runs),
       counters_(counters),
       updates_(updates) {}
-
-absl::Status AdminOperations::CommitMember(storage::WriteSet& writes, Member member) {
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
-  const std::string member_id = member.record.member_id();
-  members_.Committed(std::move(member));
-  // Buffered: watchers hear of it once it is durable.
-  if (updates_ != nullptr) updates_->NotifyWhenDurable(store_, member_id);
-  return absl::OkStatus();
-}
 
 absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::EnrollMember(
     const auth::Principal& who, const v1::EnrollMemberRequest& request) {
@@ -160,7 +147,8 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const
   LOYALTY_RETURN_IF_ERROR(claim(storage::IdentifierKind::kCard, request.card_number(), "card_number"));
   LOYALTY_RETURN_IF_ERROR(claim(storage::IdentifierKind::kPhone, request.phone(), "phone"));
 
-  const uint64_t seq = store_.NextEventSeq();
+  internal::EventRecord event = ledger_.NewEvent(clock_.NowTimestamp(), programs_.Current()->version);
+  const uint64_t seq = event.seq();
   internal::MemberRecord member;
   member.set_member_id(request.member_id());
   member.set_display_name(request.display_name());
@@ -172,15 +160,10 @@ absl::StatusOr<v1::EnrollMemberResponse> AdminOperations::CommitEnrollment(const
   state.birthday_mmdd = request.birthday();
   PutMember(writes, member, state);
 
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = clock_.NowTimestamp();
   event.set_member_id(request.member_id());
-  event.set_program_version(programs_.Current()->version);
   *event.mutable_enroll() = request;
-  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, storage::Durability::kBuffered));
-  CountCommitted(event);
+  // Not cached yet: the member's first read loads it.
+  LOYALTY_RETURN_IF_ERROR(ledger_.Commit(writes, event, /*member=*/nullptr, storage::Durability::kBuffered));
   out.set_created(true);
   return out;
 }
@@ -210,7 +193,7 @@ void AdminOperations::AdjustPoints(const auth::Principal& who, const v1::AdjustP
 
 absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
     const auth::Principal& who, const v1::AdjustPointsRequest& request) {
-  const std::string txn_key = storage::TxnKey(kAdminStore, "adjust", request.request_id());
+  const std::string txn_key = storage::AdminRequestKey("adjust", request.request_id());
   const std::string fingerprint = Fingerprint("adjust", request);
   auto lock = request_locks_.Lock(txn_key);
   auto first = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
@@ -232,32 +215,26 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(request.member_id()));
   Member member = *current;
   const ProgramPtr program = programs_.Current();
-  const uint64_t seq = store_.NextEventSeq();
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  internal::EventRecord event = ledger_.NewEvent(received_at, program->version);
+  const uint64_t seq = event.seq();
   const engine::Seconds now = received_at.seconds();
   std::vector<engine::Entry> entries;
   engine::Adjust(*program, member.state, request.points(), storage::LedgerEntryId(seq, 0), now, entries);
   storage::WriteSet writes;
   CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, nullptr, request.reason(), who.name});
 
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = received_at;
   event.set_member_id(member.record.member_id());
-  event.set_program_version(program->version);
   event.mutable_adjust()->set_author(who.name);
   *event.mutable_adjust()->mutable_request() = request;
-  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
-
   internal::IdempotencyRecord record;
   record.set_fingerprint(fingerprint);
   record.set_event_seq(seq);
-  writes.Put(Cf::kTxn, txn_key, record);
+  LedgerWriter::PutRequestRecord(writes, txn_key, record);
   v1::AdjustPointsResponse out;
   *out.mutable_balance() = BalanceOf(member, now);
   const std::string member_id = member.record.member_id();
-  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
-  CountCommitted(event);
+  LOYALTY_RETURN_IF_ERROR(ledger_.Commit(writes, event, &member, storage::Durability::kBuffered));
 
   auto entry = store_.GetProto<v1::LedgerEntry>(Cf::kLedger, storage::LedgerKey(member_id, storage::LedgerEntryId(seq, 0)));
   if (entry.ok() && entry->has_value()) *out.mutable_entry() = **entry;
@@ -541,18 +518,12 @@ absl::StatusOr<int64_t> AdminOperations::ExpireMember(const std::string& member_
   const bool changed = !entries.empty() || state.tier != before.tier || state.stage != before.stage ||
                        state.grace_until != before.grace_until;
   if (!changed) return 0;
-  const uint64_t seq = store_.NextEventSeq();
+  internal::EventRecord event = ledger_.NewEvent(received_at, program->version);
   storage::WriteSet writes;
-  CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, nullptr, "expiry", "loyaltyd"});
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = received_at;
+  CommitMemberChanges(member, writes, event.seq(), entries, LedgerCause{received_at, nullptr, "expiry", "loyaltyd"});
   event.set_member_id(member_id);
-  event.set_program_version(program->version);
   event.mutable_expire();
-  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
-  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, std::move(member)));
-  CountCommitted(event);
+  LOYALTY_RETURN_IF_ERROR(ledger_.Commit(writes, event, &member, storage::Durability::kBuffered));
   return entries.empty() ? 0 : -entries[0].points;
 }
 

@@ -14,6 +14,7 @@
 #include "services/common/lanes.h"
 #include "services/loyalty/counters.h"
 #include "services/loyalty/dry_runs.h"
+#include "services/loyalty/ledger_writer.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
@@ -87,9 +88,6 @@ class AdminOperations {
   // Checks and commits (buffered) one enrollment under enroll_mu_.
   absl::StatusOr<v1::EnrollMemberResponse> CommitEnrollment(const v1::EnrollMemberRequest& request);
 
-  // Commits `writes` (buffered; the caller waits for the WAL sync), then
-  // caches `member` and tells watchers. On the member's lane.
-  absl::Status CommitMember(storage::WriteSet& writes, Member member);
 
   storage::Store& store_;
   Members& members_;
@@ -99,6 +97,7 @@ class AdminOperations {
   DryRuns& dry_runs_;
   const Counters* counters_;
   MemberUpdates* updates_;
+  LedgerWriter ledger_{store_, members_, updates_};
   // Enrollment claims identifiers (card, phone) that must stay unique across
   // members; it is rare, so one mutex serialises its checks and commit (the
   // WAL sync is waited for outside it).

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/loyalty/engine/offers.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 
 namespace loyalty {
@@ -41,10 +42,13 @@ class Counters {
   // Persists the figures added since the last flush (one buffered commit).
   absl::Status FlushFigures(storage::Store& store);
 
-  static std::string OfferUsed(const std::string& id) { return "offer-used/" + id; }
-  static std::string OfferShown(const std::string& id) { return "offer-shown/" + id; }
-  static std::string OfferSpend(const std::string& id) { return "offer-spend/" + id; }
-  static std::string RewardIssued(const std::string& id) { return "reward-issued/" + id; }
+  // Their keys (storage/keys.h).
+  static std::string OfferUsed(const std::string& id) { return storage::CounterKey(storage::CounterKind::kOfferUsed, id); }
+  static std::string OfferShown(const std::string& id) { return storage::CounterKey(storage::CounterKind::kOfferShown, id); }
+  static std::string OfferSpend(const std::string& id) { return storage::CounterKey(storage::CounterKind::kOfferSpend, id); }
+  static std::string RewardIssued(const std::string& id) {
+    return storage::CounterKey(storage::CounterKind::kRewardIssued, id);
+  }
 
  private:
   mutable std::mutex mu_;

@@ -79,28 +79,13 @@ std::string Ingest::ReceiptCode(const v1::TransactionRef& sale) const {
   return code;
 }
 
-absl::Status Ingest::CommitMember(storage::WriteSet& writes, Durability durability, Member member) {
-  LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
-  const std::string member_id = member.record.member_id();
-  members_.Committed(std::move(member));
-  // Watchers hear of the change once it is durable, never before.
-  if (updates_ != nullptr) {
-    if (durability == Durability::kSynced) {
-      updates_->Notify(member_id);
-    } else {
-      updates_->NotifyWhenDurable(store_, member_id);
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::vector<internal::RedemptionCode>> Ingest::ReadCodes(
     const google::protobuf::RepeatedPtrField<std::string>& ids, std::string_view field_name,
     const std::string& member_id, engine::Seconds now) const {
   std::vector<internal::RedemptionCode> codes;
   for (int i = 0; i < ids.size(); ++i) {
     const std::string field = loyalty::StrCat(field_name, "[", i, "]");
-    auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, ids[i]);
+    auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, storage::CodeKey(ids[i]));
     if (!code.ok()) return code.status();
     if (!code->has_value()) return absl::FailedPreconditionError(field + ": unknown code");
     const internal::RedemptionCode& c = **code;
@@ -192,23 +177,14 @@ absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::s
   } else if (event.has_sale()) {
     outcome.set_receipt_code(ReceiptCode(event.sale().ref()));  // printed: the buyer may claim it
   }
-  assert(event.has_received_at());
   event.set_member_id(outcome.member_id());
-  writes.Put(Cf::kEvents, storage::EventKey(event.seq()), event);
-
   internal::IdempotencyRecord record;
   record.set_fingerprint(fingerprint);
   record.set_event_seq(event.seq());
   *record.mutable_outcome() = outcome;
   if (sale != nullptr) *record.mutable_sale() = std::move(*sale);
-  writes.Put(Cf::kTxn, txn_key, record);
-
-  if (member != nullptr) {
-    LOYALTY_RETURN_IF_ERROR(CommitMember(writes, durability, std::move(*member)));
-  } else {
-    LOYALTY_RETURN_IF_ERROR(store_.Commit(writes, durability));
-  }
-  CountCommitted(event);
+  LedgerWriter::PutRequestRecord(writes, txn_key, record);
+  LOYALTY_RETURN_IF_ERROR(ledger_.Commit(writes, event, member, durability));
   return Applied{std::move(outcome), /*replayed=*/false};
 }
 
@@ -227,9 +203,10 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
     member = *current;
   }
   const ProgramPtr program = programs_.Current();
-  const uint64_t seq = store_.NextEventSeq();
   // One reading of the clock: replay applies the event at this same time.
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  internal::EventRecord event = ledger_.NewEvent(received_at, program->version);
+  const uint64_t seq = event.seq();
   const ApplyContext ctx{*program, received_at.seconds(), seq};
   LOYALTY_ASSIGN_OR_RETURN(std::vector<internal::RedemptionCode> codes,
                            ReadCodes(sale.redemption_codes(), "sale.redemption_codes", member_id,
@@ -267,16 +244,12 @@ absl::StatusOr<Applied> Ingest::ApplySale(const v1::Sale& sale, const std::strin
   for (auto& c : codes) {
     c.set_status(internal::RedemptionCode::STATUS_USED);
     *c.mutable_used_by() = sale.ref();
-    writes.Put(Cf::kCodes, c.code(), c);
+    writes.Put(Cf::kCodes, storage::CodeKey(c.code()), c);
   }
   for (const auto& id : outcome.applied_offer_ids()) {
     writes.AddToCounter(Counters::OfferUsed(id), 1);
     writes.AddToCounter(Counters::OfferSpend(id), outcome.net_amount_minor());
   }
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = received_at;
-  event.set_program_version(program->version);
   *event.mutable_sale() = sale;
   auto committed = Commit(std::move(event), txn_key, fingerprint, std::move(outcome), member ? &*member : nullptr,
                           entries, LedgerCause{sale.occurred_at(), &sale.ref(), "", ""}, &sale_state, writes,
@@ -315,9 +288,10 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
     member = *current;
   }
   const ProgramPtr program = programs_.Current();
-  const uint64_t seq = store_.NextEventSeq();
   // One reading of the clock: replay applies the event at this same time.
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  internal::EventRecord event = ledger_.NewEvent(received_at, program->version);
+  const uint64_t seq = event.seq();
   const ApplyContext ctx{*program, received_at.seconds(), seq};
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
@@ -328,19 +302,15 @@ absl::StatusOr<Applied> Ingest::ApplyToRecordedSale(const Event& event_in, const
   if constexpr (std::is_same_v<Event, v1::Void>) {
     // Policy: a void gives back the reward codes the sale used.
     for (const auto& code_id : sale.redemption_codes()) {
-      auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, code_id);
+      auto code = store_.GetProto<internal::RedemptionCode>(Cf::kCodes, storage::CodeKey(code_id));
       if (!code.ok()) return code.status();
       if (!code->has_value()) continue;
       internal::RedemptionCode c = **code;
       c.set_status(internal::RedemptionCode::STATUS_ISSUED);
       c.clear_used_by();
-      writes.Put(Cf::kCodes, code_id, c);
+      writes.Put(Cf::kCodes, storage::CodeKey(code_id), c);
     }
   }
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = received_at;
-  event.set_program_version(program->version);
   if constexpr (std::is_same_v<Event, v1::Return>) {
     *event.mutable_return_() = event_in;
   } else {
@@ -411,8 +381,9 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
   LOYALTY_ASSIGN_OR_RETURN(MemberPtr current, members_.Read(claim.member_id()));
   Member member = *current;
   const ProgramPtr program = programs_.Current();
-  const uint64_t seq = store_.NextEventSeq();
   const google::protobuf::Timestamp received_at = clock_.NowTimestamp();
+  internal::EventRecord record = ledger_.NewEvent(received_at, program->version);
+  const uint64_t seq = record.seq();
   const ApplyContext ctx{*program, received_at.seconds(), seq};
   v1::EventOutcome outcome;
   std::vector<engine::Entry> entries;
@@ -424,15 +395,9 @@ absl::StatusOr<Applied> Ingest::ApplyClaim(const v1::ClaimReceiptRequest& claim,
   CommitMemberChanges(member, writes, seq, entries, LedgerCause{received_at, &claim.sale(), "receipt claimed", ""});
   outcome.set_member_id(member.record.member_id());
   *outcome.mutable_balance() = BalanceOf(member, received_at.seconds());
-  internal::EventRecord record;
-  record.set_seq(seq);
-  *record.mutable_received_at() = received_at;
   record.set_member_id(member.record.member_id());
-  record.set_program_version(program->version);
   *record.mutable_claim() = claim;
-  writes.Put(Cf::kEvents, storage::EventKey(seq), record);
-  LOYALTY_RETURN_IF_ERROR(CommitMember(writes, durability, std::move(member)));
-  CountCommitted(record);
+  LOYALTY_RETURN_IF_ERROR(ledger_.Commit(writes, record, &member, durability));
   return Applied{std::move(outcome), false};
 }
 
@@ -464,7 +429,7 @@ std::string NewCode() {
 absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& request, Durability durability) {
   // Redemptions share the idempotency family under a store id no terminal
   // can use ('#' is not an id character).
-  const std::string txn_key = storage::TxnKey("#member", request.member_id(), request.request_id());
+  const std::string txn_key = storage::MemberRequestKey(request.member_id(), request.request_id());
   const std::string fingerprint = Fingerprint("redeem", request);
   auto lock = txn_locks_.Lock(txn_key);
   auto first = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
@@ -496,7 +461,8 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   if (!counters_.TryReserve(stock_key, reward->stock)) {
     return absl::FailedPreconditionError(loyalty::StrCat("reward_id: '", reward->id, "' is out of stock"));
   }
-  const uint64_t seq = store_.NextEventSeq();
+  internal::EventRecord event = ledger_.NewEvent(received_at, program->version);
+  const uint64_t seq = event.seq();
   internal::RedemptionCode code;
   code.set_code(NewCode());
   code.set_member_id(member.record.member_id());
@@ -506,7 +472,7 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   code.set_expires_at(now + static_cast<engine::Seconds>(reward->code_valid_days) * engine::kDay);
 
   storage::WriteSet writes;
-  writes.Put(Cf::kCodes, code.code(), code);
+  writes.Put(Cf::kCodes, storage::CodeKey(code.code()), code);
   writes.AddToCounter(stock_key, 1);
   CommitMemberChanges(member, writes, seq, entries,
                       LedgerCause{received_at, nullptr, loyalty::StrCat("reward ", reward->id), ""});
@@ -516,26 +482,20 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   *response.mutable_balance() = BalanceOf(member, now);
   response.mutable_expires_at()->set_seconds(code.expires_at());
 
-  internal::EventRecord event;
-  event.set_seq(seq);
-  *event.mutable_received_at() = received_at;
   event.set_member_id(member.record.member_id());
-  event.set_program_version(program->version);
   *event.mutable_redeem()->mutable_request() = request;
   event.mutable_redeem()->set_code(code.code());
   event.mutable_redeem()->set_points(reward->cost_points);
   *event.mutable_redeem()->mutable_reward() = code.reward();
-  writes.Put(Cf::kEvents, storage::EventKey(seq), event);
   internal::IdempotencyRecord record;
   record.set_fingerprint(fingerprint);
   record.set_event_seq(seq);
   *record.mutable_redeem() = response;
-  writes.Put(Cf::kTxn, txn_key, record);
-  if (absl::Status s = CommitMember(writes, durability, std::move(member)); !s.ok()) {
+  LedgerWriter::PutRequestRecord(writes, txn_key, record);
+  if (absl::Status s = ledger_.Commit(writes, event, &member, durability); !s.ok()) {
     counters_.Release(stock_key);
     return s;
   }
-  CountCommitted(event);
   return response;
 }
 

@@ -28,6 +28,7 @@
 #include "services/common/clock.h"
 #include "services/common/key_locks.h"
 #include "services/loyalty/counters.h"
+#include "services/loyalty/ledger_writer.h"
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/member_updates.h"
 #include "services/loyalty/program_store.h"
@@ -119,7 +120,6 @@ class Ingest {
                                  storage::Durability durability);
   // `member` committed with `writes`: commits, then updates the cache and
   // tells watchers.
-  absl::Status CommitMember(storage::WriteSet& writes, storage::Durability durability, Member member);
 
 
   storage::Store& store_;
@@ -128,6 +128,7 @@ class Ingest {
   Counters& counters_;
   const Clock& clock_;
   MemberUpdates* updates_;
+  LedgerWriter ledger_{store_, members_, updates_};
   const std::string receipt_secret_;
   KeyLocks txn_locks_;
   // A sale's state is changed by returns and voids (on the sale's lane) and by

@@ -83,5 +83,23 @@ TEST(KeysTest, InsertHintPrefixIsTheTerminal) {
   EXPECT_EQ(InsertHintPrefixLength(Cf::kTxn, std::string("\x01s\x05t", 4)), 0u);
 }
 
+// Requests from no terminal live in the txn family under a store no
+// terminal can name; counters and codes have one spelling each.
+TEST(KeysTest, PseudoStoresCodesAndCountersAreInTheGrammar) {
+  const std::string member = MemberRequestKey("m-1", "r-1");
+  EXPECT_EQ(member, TxnKey("#member", "m-1", "r-1"));
+  auto parts = DecodeTxnKey(member);
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(parts->store_id, kMemberRequestStore);
+  EXPECT_EQ(AdminRequestKey("adjust", "r-1"), TxnKey("#admin", "adjust", "r-1"));
+  EXPECT_NE(MemberRequestKey("adjust", "r-1"), AdminRequestKey("adjust", "r-1"));
+  EXPECT_EQ(CodeKey("R-ABC123"), "R-ABC123");
+  EXPECT_EQ(CounterKey(CounterKind::kOfferUsed, "coffee10"), "offer-used/coffee10");
+  EXPECT_EQ(CounterKey(CounterKind::kOfferShown, "a"), "offer-shown/a");
+  EXPECT_EQ(CounterKey(CounterKind::kOfferSpend, "a"), "offer-spend/a");
+  EXPECT_EQ(CounterKey(CounterKind::kRewardIssued, "mug"), "reward-issued/mug");
+  EXPECT_EQ(MemberPinKey("m-1"), "member-pin/m-1");
+}
+
 }  // namespace
 }  // namespace loyalty::storage
