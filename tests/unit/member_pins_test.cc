@@ -72,7 +72,7 @@ TEST(MemberPinsTest, WrongPinsInARowLockItAcrossARestartUntilSetAgain) {
       EXPECT_EQ(pins.Verify("m-1", "4712", "till").message(),
                 "pin: wrong; " + std::to_string(4 - i) + " more wrong and it locks");
     }
-    (*store)->Close();
+    ASSERT_TRUE((*store)->Close().ok());
   }
   auto store = storage::Store::Open({.path = dir.Sub("db")});
   ASSERT_TRUE(store.ok()) << store.status();
