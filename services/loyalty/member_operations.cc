@@ -155,15 +155,14 @@ void MemberOperations::Redeem(const auth::Principal& who, const v1::RedeemReques
     }
     LOYALTY_RETURN_IF_ERROR(ValidateId("reward_id", request.reward_id()));
     LOYALTY_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
+    // Admitted before the proof is checked: an overloaded server spends no
+    // PIN hashing and counts no attempt for a call it refuses.
+    LOYALTY_RETURN_IF_ERROR(AdmitWrite(lanes_, store_));
     if (who.role == auth::Role::kTerminal) return CheckTillProof(who, request);
     return absl::OkStatus();
   }();
   if (!checked.ok()) {
     done(checked);
-    return;
-  }
-  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
-    done(admitted);
     return;
   }
   // The PIN proved the member; it is not kept with the redemption (the event
@@ -300,14 +299,12 @@ void MemberOperations::ClaimReceipt(const auth::Principal& who, const v1::ClaimR
     if (claim.receipt_code().empty()) return FieldError("receipt_code", "is required (printed on the receipt)");
     if (claim.receipt_code().size() > 32) return FieldError("receipt_code", "must be at most 32 characters");
     LOYALTY_RETURN_IF_ERROR(members_.Read(claim.member_id()).status());
+    // Admitted before the attempt is counted against the member's claims.
+    LOYALTY_RETURN_IF_ERROR(AdmitWrite(lanes_, store_));
     return claim_failures_.Begin(claim.member_id(), clock_.NowUnixSeconds(), "receipt claims");
   }();
   if (!checked.ok()) {
     done(checked);
-    return;
-  }
-  if (absl::Status admitted = AdmitWrite(lanes_, store_); !admitted.ok()) {
-    done(admitted);
     return;
   }
   lanes_.Run(claim.member_id(), [this, claim, done = std::move(done)]() mutable {
