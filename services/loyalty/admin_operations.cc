@@ -196,16 +196,17 @@ absl::StatusOr<v1::AdjustPointsResponse> AdminOperations::ApplyAdjustment(
   const std::string txn_key = storage::AdminRequestKey("adjust", request.request_id());
   const std::string fingerprint = Fingerprint("adjust", request);
   auto lock = request_locks_.Lock(txn_key);
-  auto first = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
-  if (!first.ok()) return first.status();
-  if (first->has_value()) {
-    if ((*first)->fingerprint() != fingerprint) {
-      return absl::AlreadyExistsError("request_id: already used for a different adjustment");
-    }
+  // Answered after a WAL sync (AdjustPoints), so the lookup need not sync.
+  LOYALTY_ASSIGN_OR_RETURN(
+      auto first, ledger_.FindRequest(
+                      txn_key, fingerprint,
+                      [](uint64_t) { return std::string("request_id: already used for a different adjustment"); },
+                      storage::Durability::kBuffered));
+  if (first.has_value()) {
     // Replay: answer with the entry and the member's current balance.
     LOYALTY_ASSIGN_OR_RETURN(MemberPtr member, members_.Read(request.member_id()));
     auto entry = store_.GetProto<v1::LedgerEntry>(
-        Cf::kLedger, storage::LedgerKey(request.member_id(), storage::LedgerEntryId((*first)->event_seq(), 0)));
+        Cf::kLedger, storage::LedgerKey(request.member_id(), storage::LedgerEntryId(first->event_seq(), 0)));
     if (!entry.ok()) return entry.status();
     v1::AdjustPointsResponse out;
     if (entry->has_value()) *out.mutable_entry() = **entry;

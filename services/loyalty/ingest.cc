@@ -148,19 +148,18 @@ absl::StatusOr<std::optional<Applied>> Ingest::FindReplay(const std::string& txn
                                                           const std::string& fingerprint,
                                                           const v1::TransactionRef& ref,
                                                           Durability durability) {
-  auto record = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
-  if (!record.ok()) return record.status();
-  if (!record->has_value()) return std::optional<Applied>();
-  const internal::IdempotencyRecord& first = **record;
-  if (first.fingerprint() != fingerprint) {
-    return absl::AlreadyExistsError(loyalty::StrCat(
-        "transaction ", RefText(ref), " was already recorded with different content (event ",
-        first.event_seq(), "); use a new transaction_id for a new event"));
-  }
-  // The first answer may come from a buffered (backlog) write: make it
-  // durable before it is given out again.
-  if (durability == Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
-  return std::optional<Applied>(Applied{first.outcome(), /*replayed=*/true});
+  // The first answer may come from a buffered (backlog) write: FindRequest
+  // makes it durable before it is given out again.
+  LOYALTY_ASSIGN_OR_RETURN(auto first, ledger_.FindRequest(
+                                           txn_key, fingerprint,
+                                           [&ref](uint64_t seq) {
+                                             return loyalty::StrCat("transaction ", RefText(ref),
+                                                                    " was already recorded with different content (event ",
+                                                                    seq, "); use a new transaction_id for a new event");
+                                           },
+                                           durability));
+  if (!first.has_value()) return std::optional<Applied>();
+  return std::optional<Applied>(Applied{first->outcome(), /*replayed=*/true});
 }
 
 absl::StatusOr<Applied> Ingest::Commit(internal::EventRecord event, const std::string& txn_key,
@@ -432,15 +431,12 @@ absl::StatusOr<v1::RedeemResponse> Ingest::ApplyRedeem(const v1::RedeemRequest& 
   const std::string txn_key = storage::MemberRequestKey(request.member_id(), request.request_id());
   const std::string fingerprint = Fingerprint("redeem", request);
   auto lock = txn_locks_.Lock(txn_key);
-  auto first = store_.GetProto<internal::IdempotencyRecord>(Cf::kTxn, txn_key);
-  if (!first.ok()) return first.status();
-  if (first->has_value()) {
-    if ((*first)->fingerprint() != fingerprint) {
-      return absl::AlreadyExistsError("request_id: already used for a different redemption");
-    }
-    if (durability == Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
-    return (*first)->redeem();
-  }
+  LOYALTY_ASSIGN_OR_RETURN(
+      auto first, ledger_.FindRequest(
+                      txn_key, fingerprint,
+                      [](uint64_t) { return std::string("request_id: already used for a different redemption"); },
+                      durability));
+  if (first.has_value()) return first->redeem();
   const ProgramPtr program = programs_.Current();
   const auto reward = std::find_if(program->rewards.begin(), program->rewards.end(),
                                    [&](const engine::Reward& r) { return r.id == request.reward_id(); });

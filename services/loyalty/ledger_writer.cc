@@ -17,6 +17,16 @@ internal::EventRecord LedgerWriter::NewEvent(const google::protobuf::Timestamp& 
   return event;
 }
 
+absl::StatusOr<std::optional<internal::IdempotencyRecord>> LedgerWriter::FindRequest(
+    const std::string& txn_key, const std::string& fingerprint,
+    const std::function<std::string(uint64_t first_event_seq)>& conflict, storage::Durability durability) const {
+  LOYALTY_ASSIGN_OR_RETURN(auto first, store_.GetProto<internal::IdempotencyRecord>(storage::Cf::kTxn, txn_key));
+  if (!first.has_value()) return first;
+  if (first->fingerprint() != fingerprint) return absl::AlreadyExistsError(conflict(first->event_seq()));
+  if (durability == storage::Durability::kSynced) LOYALTY_RETURN_IF_ERROR(store_.SyncWal());
+  return first;
+}
+
 void LedgerWriter::PutRequestRecord(storage::WriteSet& writes, const std::string& txn_key,
                                     const internal::IdempotencyRecord& record) {
   assert(!record.fingerprint().empty() && record.event_seq() != 0);

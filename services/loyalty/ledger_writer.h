@@ -13,6 +13,8 @@
 // changes of one member (its lane) as before.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -33,6 +35,16 @@ class LedgerWriter {
   // The head of a new event's record: a new sequence number, `received_at`
   // and `program_version`. The caller sets the event itself and the member.
   internal::EventRecord NewEvent(const google::protobuf::Timestamp& received_at, uint64_t program_version) const;
+
+  // Idempotency, one way for every writer: the record a request already
+  // applied under `txn_key` left, or nullopt if it is new. ALREADY_EXISTS
+  // with `conflict(first event seq)` if it was applied with other content
+  // (another fingerprint). With kSynced a record found is made durable
+  // first (its commit may have been buffered); callers that answer after a
+  // WAL sync anyway pass kBuffered. The caller holds the key's lock.
+  absl::StatusOr<std::optional<internal::IdempotencyRecord>> FindRequest(
+      const std::string& txn_key, const std::string& fingerprint,
+      const std::function<std::string(uint64_t first_event_seq)>& conflict, storage::Durability durability) const;
 
   // The idempotency record of a request (terminal or pseudo-store key).
   static void PutRequestRecord(storage::WriteSet& writes, const std::string& txn_key,
