@@ -1,6 +1,7 @@
 #include "services/loyalty/admin_operations.h"
 
 #include "services/loyalty/durable_answer.h"
+#include "storage/scans.h"
 
 #include <cassert>
 #include <cctype>
@@ -28,12 +29,6 @@ namespace loyalty {
 using storage::Cf;
 
 namespace {
-
-// The member record under a scan's iterator: DATA_LOSS naming the member
-// (from its key; unnamed if the key itself is damaged) if it is damaged.
-absl::Status ParseScannedMember(const storage::Cursor& it, internal::MemberRecord& out) {
-  return ParseMemberRecord(it.value(), out, storage::DecodeMemberKey(it.key()).value_or(""));
-}
 
 // Enrolments may be carried over from an older program (enrolled_at in the
 // past), never dated ahead of the clock.
@@ -327,10 +322,9 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
   std::map<std::tuple<int64_t, int32_t, int32_t>, uint64_t> moves;
   auto clamp_tier = [&](int32_t t) { return std::clamp<int32_t>(t, 0, std::max<int32_t>(0, static_cast<int32_t>(program->tiers.size()) - 1)); };
   auto clamp_stage = [&](int32_t s) { return std::clamp<int32_t>(s, 0, std::max<int32_t>(0, static_cast<int32_t>(program->stages.size()) - 1)); };
-  auto it = store_.NewCursor(Cf::kMembers);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  LOYALTY_RETURN_IF_ERROR(storage::ScanMembers(store_, nullptr, "figures", [&](std::string_view id, std::string_view bytes) -> absl::StatusOr<storage::ScanStep> {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
+    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(bytes, m, id));
     engine::MemberState state = codec::FromProto(m.engine());
     engine::Refresh(*program, state, now);  // as the member would see it now
     const engine::Balance b = engine::BalanceAt(state, now);
@@ -352,8 +346,8 @@ absl::StatusOr<v1::ProgramFigures> AdminOperations::GetFigures(const auth::Princ
       const int64_t monday = day - ((day + 3) % 7);  // 1970-01-01 was a Thursday
       ++moves[{monday, clamp_stage(change.from), clamp_stage(change.to)}];
     }
-  }
-  if (absl::Status read = it->status("figures"); !read.ok()) return read;
+    return storage::ScanStep::kContinue;
+  }));
   f.set_liability_points(f.available_points() + f.pending_points());
   f.set_events(store_.LastAllocatedEventSeq());
   for (const auto& offer : program->offers) {
@@ -389,10 +383,9 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
                              }));
   }
   v1::VerifyLedgerResponse out;
-  auto it = store_.NewCursor(Cf::kMembers, snapshot.get());
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  LOYALTY_RETURN_IF_ERROR(storage::ScanMembers(store_, snapshot.get(), "verify ledger", [&](std::string_view id, std::string_view bytes) -> absl::StatusOr<storage::ScanStep> {
     internal::MemberRecord m;
-    LOYALTY_RETURN_IF_ERROR(ParseScannedMember(*it, m));
+    LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(bytes, m, id));
     LOYALTY_ASSIGN_OR_RETURN(LedgerSum sum, SumLedger(store_, m.member_id(), snapshot.get()));
     out.set_members_checked(out.members_checked() + 1);
     out.set_ledger_entries(out.ledger_entries() + sum.entries);
@@ -412,8 +405,8 @@ absl::StatusOr<v1::VerifyLedgerResponse> AdminOperations::VerifyLedger(
         if (out.replay_mismatched_member_ids_size() < 100) out.add_replay_mismatched_member_ids(m.member_id());
       }
     }
-  }
-  if (absl::Status read = it->status("verify ledger"); !read.ok()) return read;
+    return storage::ScanStep::kContinue;
+  }));
   if (replayed) out.set_events_replayed(replayed->events);
   return out;
 }
@@ -455,14 +448,15 @@ void AdminOperations::RunExpiry(const auth::Principal& who,
     return;
   }
   std::vector<std::string> members;
-  auto it = store_.NewCursor(Cf::kMembers);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto id = storage::DecodeMemberKey(std::string_view(it->key().data(), it->key().size()));
-    if (!id.ok()) {
-      done(id.status());
-      return;
-    }
-    members.push_back(std::move(*id));
+  // A failed read answers the whole run: no member is skipped unnoticed.
+  if (absl::Status listed = storage::ScanMembers(store_, nullptr, "expiry run",
+                                                 [&](std::string_view id, std::string_view) -> absl::StatusOr<storage::ScanStep> {
+                                                   members.emplace_back(id);
+                                                   return storage::ScanStep::kContinue;
+                                                 });
+      !listed.ok()) {
+    done(listed);
+    return;
   }
   struct Run {
     std::mutex mu;

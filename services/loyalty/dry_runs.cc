@@ -16,6 +16,7 @@
 #include "services/loyalty/member_store.h"
 #include "services/loyalty/replay.h"
 #include "storage/keys.h"
+#include "storage/scans.h"
 
 namespace loyalty {
 namespace {
@@ -316,20 +317,19 @@ absl::StatusOr<v1::DryRunReport> DryRuns::Compute(Job& job) {
         all.insert(all.end(), uses.begin(), uses.end());
       }
       // Compare this part's members with their stored state.
-      auto it = store_.NewCursor(storage::Cf::kMembers, snapshot.get());
       uint64_t scanned = 0;
-      for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        if (++scanned % 4096 == 0 && stopping_requested()) return absl::CancelledError("dry run: cancelled");
-        auto id = storage::DecodeMemberKey(it->key());
-        if (!id.ok()) return Annotate(id.status(), "dry run");
-        if (parts > 1 && PartOf(*id, parts) != part) continue;
-        auto r = replayed->members.find(*id);
-        if (r == replayed->members.end()) continue;  // enrolled after the snapshot's log
-        internal::MemberRecord m;
-        LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(it->value(), m, *id));
-        builder.Add(*id, codec::FromProto(m.engine()), std::move(r->second));
-      }
-      if (absl::Status read = it->status("dry run"); !read.ok()) return read;
+      LOYALTY_RETURN_IF_ERROR(storage::ScanMembers(
+          store_, snapshot.get(), "dry run",
+          [&](std::string_view id, std::string_view bytes) -> absl::StatusOr<storage::ScanStep> {
+            if (++scanned % 4096 == 0 && stopping_requested()) return absl::CancelledError("dry run: cancelled");
+            if (parts > 1 && PartOf(id, parts) != part) return storage::ScanStep::kContinue;
+            auto r = replayed->members.find(std::string(id));
+            if (r == replayed->members.end()) return storage::ScanStep::kContinue;  // enrolled after the snapshot's log
+            internal::MemberRecord m;
+            LOYALTY_RETURN_IF_ERROR(ParseMemberRecord(bytes, m, id));
+            builder.Add(std::string(id), codec::FromProto(m.engine()), std::move(r->second));
+            return storage::ScanStep::kContinue;
+          }));
     }
     if (restart) continue;
     {

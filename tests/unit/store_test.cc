@@ -4,6 +4,7 @@
 // WAL sync is never followed by an acknowledgement.
 #include "services/loyalty/member_updates.h"
 #include "storage/store.h"
+#include "storage/scans.h"
 #include "base/status_payloads.h"
 
 #include <gtest/gtest.h>
@@ -309,6 +310,38 @@ TEST(StoreTest, ACounterOfTheWrongSizeIsACorruption) {
   ASSERT_TRUE((*store)->Commit(added, Durability::kSynced).ok());
   counters = (*store)->ReadCounters();
   EXPECT_FALSE(counters.ok()) << "the merge onto 3 bytes fails instead of counting from 0";
+}
+
+// ScanMembers hands each member's id (decoded) and record bytes in key
+// order, stops when told, and calls a key that does not decode DATA_LOSS.
+TEST(StoreTest, ScanMembersDecodesStopsAndRefusesDamagedKeys) {
+  loyalty::testing::TempDir dir;
+  auto store = Store::Open({.path = dir.Sub("db")});
+  ASSERT_TRUE(store.ok()) << store.status();
+  WriteSet writes;
+  for (const char* id : {"m-2", "m-1", "m-3"}) writes.PutRaw(Cf::kMembers, MemberKey(id), std::string("record of ") + id);
+  ASSERT_TRUE((*store)->Commit(writes, Durability::kSynced).ok());
+  std::vector<std::string> seen;
+  ASSERT_TRUE(ScanMembers(**store, nullptr, "test", [&](std::string_view id, std::string_view bytes) -> absl::StatusOr<ScanStep> {
+                EXPECT_EQ(bytes, "record of " + std::string(id));
+                seen.emplace_back(id);
+                return seen.size() == 2 ? ScanStep::kStop : ScanStep::kContinue;
+              }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"m-1", "m-2"}));
+  const absl::Status refused = ScanMembers(**store, nullptr, "test", [](std::string_view id, std::string_view) -> absl::StatusOr<ScanStep> {
+    if (id == "m-2") return absl::FailedPreconditionError("stop at m-2");
+    return ScanStep::kContinue;
+  });
+  EXPECT_EQ(refused.message(), "stop at m-2") << "the visit's error ends the scan and is returned";
+
+  WriteSet damaged;
+  damaged.PutRaw(Cf::kMembers, "\x05ab", "x");  // says 5 bytes, has 2
+  ASSERT_TRUE((*store)->Commit(damaged, Durability::kSynced).ok());
+  const absl::Status s = ScanMembers(**store, nullptr, "figures", [](std::string_view, std::string_view) -> absl::StatusOr<ScanStep> {
+    return ScanStep::kContinue;
+  });
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(s.message().rfind("figures: ", 0), 0u) << s;
 }
 
 }  // namespace
