@@ -112,6 +112,7 @@ class MemberOperations {
   // The terminal's proof of the member, as the program's till_proof says;
   // counted in loyaltyd_till_proofs_total{proof,result}.
   absl::Status CheckTillProof(const auth::Principal& terminal, const v1::RedeemRequest& request);
+  // The till code given (CheckTillProof saw one) against the member's.
   absl::Status CheckTillCode(const auth::Principal& terminal, const v1::RedeemRequest& request);
   std::mutex till_mu_;
   std::map<std::string, TillCodeEntry> till_codes_;

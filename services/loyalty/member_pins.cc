@@ -72,12 +72,6 @@ absl::Status MemberPins::Set(const std::string& member_id, std::string_view pin)
   return store_.Commit(writes, storage::Durability::kSynced);
 }
 
-absl::StatusOr<bool> MemberPins::Has(const std::string& member_id) const {
-  LOYALTY_ASSIGN_OR_RETURN(auto record,
-                           store_.GetProto<internal::MemberPinRecord>(storage::Cf::kMeta, storage::MemberPinKey(member_id)));
-  return record.has_value();
-}
-
 absl::Status MemberPins::Verify(const std::string& member_id, std::string_view pin, std::string_view who) {
   if (pin.size() > 8) return FieldError("pin", "must be 4 to 8 digits");
   std::lock_guard<std::mutex> lock(StripeOf(member_id));

@@ -42,8 +42,6 @@ class MemberPins {
   // Sets the member's PIN (validated; counts reset) or, with an empty pin,
   // removes it. Durable before it returns.
   absl::Status Set(const std::string& member_id, std::string_view pin);
-  // Whether the member has a PIN (locked or not).
-  absl::StatusOr<bool> Has(const std::string& member_id) const;
 
   // Checks a PIN given at a till: OK; FAILED_PRECONDITION if the member has
   // none; PERMISSION_DENIED if wrong (counted) or locked. `who` (the

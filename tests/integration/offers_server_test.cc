@@ -64,11 +64,17 @@ class OffersServerTest : public loyalty::testing::ServerFixture {
     ASSERT_TRUE(admin_->AdjustPoints(As("admin").get(), adj, &out).ok());
   }
 
-  std::string RedeemCode(const std::string& member, const std::string& reward, const std::string& request_id) {
+  static v1::RedeemRequest Redemption(const std::string& member, const std::string& reward,
+                                      const std::string& request_id) {
     v1::RedeemRequest r;
     r.set_member_id(member);
     r.set_reward_id(reward);
     r.set_request_id(request_id);
+    return r;
+  }
+
+  std::string RedeemCode(const std::string& member, const std::string& reward, const std::string& request_id) {
+    const v1::RedeemRequest r = Redemption(member, reward, request_id);
     v1::RedeemResponse out;
     grpc::Status s = member_->Redeem(As("admin").get(), r, &out);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -227,10 +233,7 @@ TEST_F(OffersServerTest, LastPointsSpentOnce) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kCallers; ++t) {
     threads.emplace_back([&, t] {
-      v1::RedeemRequest r;
-      r.set_member_id("m-1");
-      r.set_reward_id("free-coffee");
-      r.set_request_id("redeem-" + std::to_string(t));
+      v1::RedeemRequest r = Redemption("m-1", "free-coffee", "redeem-" + std::to_string(t));
       v1::RedeemResponse out;
       grpc::Status s = member_->Redeem(As("member").get(), r, &out);
       if (s.ok()) ++ok;
@@ -252,10 +255,7 @@ TEST_F(OffersServerTest, RedeemIdempotentAndStock) {
   const std::string first = RedeemCode("m-1", "mug", "r-1");
   EXPECT_EQ(RedeemCode("m-1", "mug", "r-1"), first);  // retry: the same code
   EXPECT_EQ(Available("m-1"), 10);
-  v1::RedeemRequest r;
-  r.set_member_id("m-2");
-  r.set_reward_id("mug");
-  r.set_request_id("r-2");
+  v1::RedeemRequest r = Redemption("m-2", "mug", "r-2");
   v1::RedeemResponse out;
   grpc::Status s = member_->Redeem(As("admin").get(), r, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -286,10 +286,7 @@ TEST_F(OffersServerTest, RedeemIdempotentAndStock) {
 // nothing is spent; five wrong codes stop a member's till codes a while.
 TEST_F(OffersServerTest, TerminalRedemptionNeedsTheMembersTillCode) {
   Give("m-1", 1000, "till-give");
-  v1::RedeemRequest r;
-  r.set_member_id("m-1");
-  r.set_reward_id("free-coffee");
-  r.set_request_id("till-1");
+  v1::RedeemRequest r = Redemption("m-1", "free-coffee", "till-1");
   v1::RedeemResponse out;
   grpc::Status s = member_->Redeem(As("terminal-2").get(), r, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -346,10 +343,7 @@ TEST_F(OffersServerTest, TerminalRedemptionNeedsTheMembersTillCode) {
 // the member sets it again; the PIN is not kept with the redemption.
 TEST_F(OffersServerTest, TerminalRedemptionWithThePinTheMemberSet) {
   Give("m-1", 1000, "pin-give");
-  v1::RedeemRequest r;
-  r.set_member_id("m-1");
-  r.set_reward_id("free-coffee");
-  r.set_request_id("pin-1");
+  v1::RedeemRequest r = Redemption("m-1", "free-coffee", "pin-1");
   r.set_pin("48213907");
   v1::RedeemResponse out;
   // The program takes app codes only (the default): a PIN is refused by name.
